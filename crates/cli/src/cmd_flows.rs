@@ -1,0 +1,20 @@
+//! `twincap flows FILE`
+
+use crate::{emit, load, Failure, Format};
+use std::path::Path;
+use std::process::ExitCode;
+use twincap_reporter::flows;
+
+pub fn run(file: &Path, format: Format) -> Result<ExitCode, Failure> {
+    let cap = load(file)?;
+    let conns = twincap_parser::conn::split(&cap);
+    let report = flows::FlowsReport::build(&cap, &conns);
+    let text = match format {
+        Format::Text => flows::to_text(&report),
+        Format::Json => flows::to_json(&report),
+        Format::Yaml => flows::to_yaml(&report),
+        other => return Err(Failure(format!("flows cannot write {other:?}: use text, json or yaml"))),
+    };
+    emit(&text, None)?;
+    Ok(ExitCode::SUCCESS)
+}

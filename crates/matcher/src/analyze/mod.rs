@@ -1,0 +1,1 @@
+//! Wireshark's TCP expert flags. (Placeholder.)

@@ -1,0 +1,1 @@
+//! Two-capture alignment across SNAT. (Placeholder.)

@@ -1,0 +1,18 @@
+//! twincap's reader: bytes on disk -> TCP packets -> TCP connections.
+//!
+//! `read_capture` detects the format from the file's magic (pcap, pcapng,
+//! Network Monitor 2.x, any of them gzip-compressed), decodes every frame's
+//! link, IP and TCP headers into a compact [`TcpPacket`], and `conn::split`
+//! groups the packets into connections numbered exactly as Wireshark's
+//! `tcp.stream`.
+
+pub mod conn;
+pub mod decode;
+pub mod error;
+pub mod packet;
+pub mod read;
+
+pub use conn::{Connection, Connections, Direction};
+pub use error::ReadError;
+pub use packet::*;
+pub use read::{read_capture, ReadOptions};

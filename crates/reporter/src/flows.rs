@@ -1,0 +1,215 @@
+//! `twincap flows`: one row per TCP connection.
+//!
+//! JSON contract `twincap.flows/1` (docs/json-flows.md): `schema`, `file`,
+//! `frames`, and `flows[]` with at least `stream`, `src`, `dst`, `packets`,
+//! where `src` sent the connection's first frame.
+
+use serde::Serialize;
+use twincap_parser::{endpoint, tcp_flags, Capture, Connection, Connections, Direction};
+
+pub const SCHEMA: &str = "twincap.flows/1";
+
+#[derive(Serialize, Debug)]
+pub struct FlowsReport {
+    pub schema: &'static str,
+    pub file: String,
+    /// Every record of the file, TCP or not (Wireshark's last frame number).
+    pub frames: u32,
+    pub tcp_frames: u32,
+    pub flows: Vec<FlowRow>,
+}
+
+/// How a connection ended, as far as the capture shows.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// A RST was seen.
+    Rst,
+    /// Both sides sent FIN.
+    Fin,
+    /// Only one side sent FIN.
+    HalfClosed,
+    /// Neither FIN nor RST: open when the capture stopped.
+    Open,
+}
+
+impl Ending {
+    fn word(self) -> &'static str {
+        match self {
+            Ending::Rst => "RST",
+            Ending::Fin => "FIN",
+            Ending::HalfClosed => "half-closed",
+            Ending::Open => "open",
+        }
+    }
+}
+
+/// Packets and payload bytes one way.
+#[derive(Serialize, Debug, Default, Clone, Copy)]
+pub struct OneWay {
+    pub packets: u32,
+    pub bytes: u64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct FlowRow {
+    /// Wireshark's `tcp.stream`.
+    pub stream: u32,
+    pub src: String,
+    pub dst: String,
+    pub packets: u32,
+    pub first_frame: u32,
+    /// Seconds since the epoch of the first and last frame.
+    pub first_time: f64,
+    pub last_time: f64,
+    pub duration_s: f64,
+    /// From `src` to `dst`, and back.
+    pub src_to_dst: OneWay,
+    pub dst_to_src: OneWay,
+    /// SYN, SYN-ACK and the ACK that completes the handshake were all seen.
+    pub handshake: bool,
+    pub syn_seen: bool,
+    pub end: Ending,
+}
+
+impl FlowsReport {
+    pub fn build(cap: &Capture, conns: &Connections) -> FlowsReport {
+        FlowsReport {
+            schema: SCHEMA,
+            file: cap.path.display().to_string(),
+            frames: cap.frames(),
+            tcp_frames: cap.packets.len() as u32,
+            flows: conns.list.iter().map(|c| row(cap, c)).collect(),
+        }
+    }
+}
+
+fn row(cap: &Capture, c: &Connection) -> FlowRow {
+    let mut ways = [OneWay::default(); 2];
+    let (mut syn, mut synack, mut ack_after_synack) = (false, false, false);
+    let (mut fin_ab, mut fin_ba, mut rst) = (false, false, false);
+    let first = &cap.packets[c.packets[0] as usize];
+    let last = &cap.packets[*c.packets.last().unwrap() as usize];
+    for &i in &c.packets {
+        let p = &cap.packets[i as usize];
+        let dir = c.direction(p);
+        let w = &mut ways[(dir == Direction::BtoA) as usize];
+        w.packets += 1;
+        w.bytes += p.payload_len as u64;
+        let is_syn = p.has(tcp_flags::SYN);
+        let is_ack = p.has(tcp_flags::ACK);
+        if is_syn && !is_ack {
+            syn = true;
+        } else if is_syn && is_ack {
+            synack = true;
+        } else if is_ack && synack && syn {
+            ack_after_synack = true;
+        }
+        if p.has(tcp_flags::FIN) {
+            match dir {
+                Direction::AtoB => fin_ab = true,
+                Direction::BtoA => fin_ba = true,
+            }
+        }
+        rst |= p.has(tcp_flags::RST);
+    }
+    let end = if rst {
+        Ending::Rst
+    } else if fin_ab && fin_ba {
+        Ending::Fin
+    } else if fin_ab || fin_ba {
+        Ending::HalfClosed
+    } else {
+        Ending::Open
+    };
+    let t0 = first.ts_ns as f64 / 1e9;
+    let t1 = last.ts_ns as f64 / 1e9;
+    FlowRow {
+        stream: c.stream,
+        src: endpoint(cap.addr(c.a.0), c.a.1),
+        dst: endpoint(cap.addr(c.b.0), c.b.1),
+        packets: c.packets.len() as u32,
+        first_frame: first.frame,
+        first_time: t0,
+        last_time: t1,
+        duration_s: ((last.ts_ns - first.ts_ns) as f64 / 1e9).max(0.0),
+        src_to_dst: ways[0],
+        dst_to_src: ways[1],
+        handshake: syn && synack && ack_after_synack,
+        syn_seen: syn,
+        end,
+    }
+}
+
+pub fn to_json(r: &FlowsReport) -> String {
+    let mut s = serde_json::to_string_pretty(r).expect("flows report serializes");
+    s.push('\n');
+    s
+}
+
+pub fn to_yaml(r: &FlowsReport) -> String {
+    serde_yaml_ng::to_string(r).expect("flows report serializes")
+}
+
+/// A plain table for a terminal: one row per connection.
+pub fn to_text(r: &FlowsReport) -> String {
+    let mut out = format!(
+        "{}: {} frames, {} TCP, {} connections\n\n",
+        r.file,
+        r.frames,
+        r.tcp_frames,
+        r.flows.len()
+    );
+    let rows: Vec<[String; 9]> = r
+        .flows
+        .iter()
+        .map(|f| {
+            [
+                f.stream.to_string(),
+                f.src.clone(),
+                f.dst.clone(),
+                format!("{:.6}", f.first_time),
+                format!("{:.3}", f.duration_s),
+                format!("{}/{}", f.src_to_dst.packets, f.dst_to_src.packets),
+                format!("{}/{}", f.src_to_dst.bytes, f.dst_to_src.bytes),
+                if f.handshake { "yes" } else if f.syn_seen { "partial" } else { "no" }.to_string(),
+                f.end.word().to_string(),
+            ]
+        })
+        .collect();
+    let head = [
+        "stream", "src", "dst", "first", "dur s", "pkts >/<", "bytes >/<", "handshake", "end",
+    ];
+    out.push_str(&table(&head, &rows));
+    out
+}
+
+/// Left-aligned columns separated by two spaces.
+pub fn table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut w = [0usize; N];
+    for (i, h) in head.iter().enumerate() {
+        w[i] = h.len();
+    }
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.len());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            l.push_str(&format!("{:<width$}", c, width = w[i]));
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(head.to_vec(), &mut out);
+    for r in rows {
+        line(r.iter().map(|s| s.as_str()).collect(), &mut out);
+    }
+    out
+}

@@ -1,0 +1,5 @@
+//! twincap's writers: the matcher's results in, text / JSON / YAML out.
+//! Never recomputes anything; the JSON shapes are versioned contracts
+//! documented in `docs/`.
+
+pub mod flows;
