@@ -9,6 +9,7 @@
 pub mod conn;
 pub mod decode;
 pub mod error;
+pub mod f5;
 pub mod packet;
 pub mod read;
 
