@@ -495,6 +495,18 @@ pub fn decode_trailer(bytes: &[u8]) -> Result<F5Trailer, F5Error> {
     {
         return legacy::decode(bytes, offset);
     }
+    if (NOISE_LOW..=NOISE_HIGH).contains(&u16::from(tlv_type)) && tlv_ver <= legacy::VER_MAX {
+        // A legacy TLV header but for its length: say so, rather than "not
+        // an F5 trailer" (Wireshark, too, leaves such bytes undecoded).
+        return Err(F5Error {
+            offset: offset + 1,
+            kind: F5ErrorKind::BadTlvLength {
+                length: tlv_length,
+                min: legacy::MIN_SANE,
+                available: trailer_length.min(legacy::MAX_SANE),
+            },
+        });
+    }
     let first_bytes = buf.u32(offset, "first bytes").unwrap_or(0);
     Err(F5Error {
         offset,

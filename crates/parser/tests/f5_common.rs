@@ -575,7 +575,7 @@ pub fn compare(frames: &[&[u8]], tsv: &str) -> Agreement {
 
 /// Replaces the type and version columns by their sorted pairs, so TLV order
 /// does not matter.
-fn pair_types<'a>(row: &mut BTreeMap<&'a str, String>) {
+fn pair_types(row: &mut BTreeMap<&str, String>) {
     let types = row.get("f5ethtrailer.type").cloned().unwrap_or_default();
     let versions = row.get("f5ethtrailer.version").cloned().unwrap_or_default();
     let mut pairs: Vec<String> = types
