@@ -338,10 +338,12 @@ pub enum F5ErrorKind {
     /// A DPT header version Wireshark 4.0 does not decode (it knows 1).
     UnsupportedDptVersion { version: u16 },
     /// A TLV's length is shorter than its header or runs past the end.
+    /// `max` is the most it could be here: the bytes left (and, for
+    /// legacy TLVs, 140).
     BadTlvLength {
         length: usize,
         min: usize,
-        available: usize,
+        max: usize,
     },
     /// A legacy TLV type other than low (1), medium (2) or high (3).
     UnknownLegacyType { tlv_type: u8 },
@@ -383,9 +385,9 @@ impl fmt::Display for F5Error {
             F5ErrorKind::UnsupportedDptVersion { version } => {
                 write!(f, "DPT version {version} is not known (Wireshark 4.0 decodes version 1)")
             }
-            F5ErrorKind::BadTlvLength { length, min, available } => write!(
+            F5ErrorKind::BadTlvLength { length, min, max } => write!(
                 f,
-                "TLV length {length} is impossible (at least {min}, at most the {available} bytes left)"
+                "TLV length {length} is impossible here (must be {min} to {max})"
             ),
             F5ErrorKind::UnknownLegacyType { tlv_type } => {
                 write!(f, "legacy TLV type {tlv_type} is not low (1), medium (2) or high (3)")
@@ -503,7 +505,7 @@ pub fn decode_trailer(bytes: &[u8]) -> Result<F5Trailer, F5Error> {
             kind: F5ErrorKind::BadTlvLength {
                 length: tlv_length,
                 min: legacy::MIN_SANE,
-                available: trailer_length.min(legacy::MAX_SANE),
+                max: trailer_length.min(legacy::MAX_SANE),
             },
         });
     }

@@ -407,7 +407,7 @@ fn dpt_bad_lengths() {
             F5ErrorKind::BadTlvLength {
                 length: 15,
                 min: 8,
-                available: 13
+                max: 13
             }
         ),
         "{e}"
@@ -534,8 +534,19 @@ fn legacy_bad_lengths_and_layouts() {
     let e = decode_trailer(&bytes).unwrap_err();
     assert_eq!(e.offset, 1);
     assert!(
-        matches!(e.kind, F5ErrorKind::BadTlvLength { length: 21, .. }),
+        matches!(
+            e.kind,
+            F5ErrorKind::BadTlvLength {
+                length: 21,
+                min: 7,
+                max: 12
+            }
+        ),
         "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "F5 trailer, byte 1: TLV length 21 is impossible here (must be 7 to 12)"
     );
 
     // Length beyond the 140 bytes any legacy TLV has.
@@ -543,7 +554,14 @@ fn legacy_bad_lengths_and_layouts() {
     bytes[1] = 200;
     let e = decode_trailer(&bytes).unwrap_err();
     assert!(
-        matches!(e.kind, F5ErrorKind::BadTlvLength { length: 202, .. }),
+        matches!(
+            e.kind,
+            F5ErrorKind::BadTlvLength {
+                length: 202,
+                min: 7,
+                max: 140
+            }
+        ),
         "{e}"
     );
 

@@ -65,7 +65,7 @@ pub(super) fn decode(
                 kind: F5ErrorKind::BadTlvLength {
                     length: tlv_len,
                     min: TLV_HDR_LEN,
-                    available: remaining,
+                    max: remaining,
                 },
             });
             break;

@@ -67,7 +67,7 @@ pub(super) fn decode(bytes: &[u8], start: usize) -> Result<F5Trailer, F5Error> {
                 kind: F5ErrorKind::BadTlvLength {
                     length: len,
                     min: MIN_SANE,
-                    available: remaining,
+                    max: remaining.min(MAX_SANE),
                 },
             });
             break;
