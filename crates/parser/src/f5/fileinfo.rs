@@ -24,9 +24,10 @@ pub struct F5FileInfo {
 }
 
 impl F5FileInfo {
-    /// The version's numbers, as Wireshark's fileinfo tap reads them: up to
-    /// six runs of digits (`13.1.0.3 0.0.5` gives 13, 1, 0, 3, 0, 0 ... the
-    /// sixth run is the 0 before `.5`).
+    /// The version's numbers, as Wireshark's fileinfo tap reads them: from
+    /// the first digit on, six numbers, each non-digit character moving on
+    /// to the next (`13.1.0.3 0.0.5` gives `[13, 1, 0, 3, 0, 0]`; the `5`
+    /// would be a seventh).
     pub fn version_numbers(&self) -> [u32; 6] {
         let mut ver = [0u32; 6];
         let Some(v) = self.version.as_deref() else {
