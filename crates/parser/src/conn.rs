@@ -1,6 +1,36 @@
-//! TCP connections numbered as Wireshark's `tcp.stream`. (Placeholder.)
+//! TCP connections numbered as Wireshark's `tcp.stream`.
+//!
+//! Wireshark 4.0 (`epan/dissectors/packet-tcp.c`, `dissect_tcp`) gives a TCP
+//! frame the stream of the conversation `find_conversation` returns for its
+//! address/port pair, and numbers conversations in the order it creates
+//! their TCP data (`init_tcp_conversation_data`: `tcpd->stream =
+//! tcp_stream_count++`). We replay the rules it applies on its first,
+//! in-order pass:
+//!
+//! 1. Lookup. `find_conversation` (`epan/conversation.c`) tries the exact key
+//!    in both directions and, of the two, keeps the conversation created last
+//!    (highest `conv_index`); within one key it keeps the latest set up at or
+//!    before the frame. In frame order that is simply the newest conversation
+//!    for the unordered address/port pair. None found: a new one.
+//! 2. Reused ports. A SYN without ACK whose sequence number differs from the
+//!    base_seq of its direction, once `TCP_S_BASE_SEQ_SET`, starts a new
+//!    conversation (`conversation_new`, `TCP_A_REUSED_PORTS`). A SYN with the
+//!    same sequence number is a retransmission and stays.
+//! 3. SYN/ACK with another sequence number than its direction's base_seq:
+//!    no new conversation, but base_seq becomes its seq (issue 16944).
+//! 4. base_seq. Only when the frame is not an IP fragment, not inside an ICMP
+//!    error, and its IP length covers the TCP header ("Short segment"
+//!    otherwise): the first segment of a direction sets that direction's
+//!    base_seq (seq for a SYN, seq - 1 otherwise), and the first segment with
+//!    ACK sets the other direction's to ack - 1.
+//!
+//! The two directions are Wireshark's flow1/flow2, chosen by comparing
+//! source and destination address (then ports when the addresses are equal),
+//! as `get_tcp_conversation_data` does.
 
-use crate::packet::{AddrId, Capture, TcpPacket};
+use crate::packet::{info, tcp_flags, AddrId, Capture, TcpPacket};
+use rustc_hash::FxHashMap;
+use std::net::IpAddr;
 
 /// Which way a packet travels inside its connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -41,7 +71,132 @@ pub struct Connections {
     pub stream_of: Vec<u32>,
 }
 
+/// The per-direction state of Wireshark's `tcp_flow_t` that decides streams.
+#[derive(Clone, Copy, Debug, Default)]
+struct Flow {
+    /// `TCP_S_BASE_SEQ_SET` with its `base_seq`.
+    base_seq: Option<u32>,
+}
+
+/// The part of Wireshark's `tcp_analysis` that decides streams.
+#[derive(Clone, Copy, Debug)]
+struct Conversation {
+    stream: u32,
+    /// flow1 and flow2.
+    flows: [Flow; 2],
+}
+
+/// An unordered address/port pair: the smaller endpoint first.
+type PairKey = ((AddrId, u16), (AddrId, u16));
+
+fn pair_key(p: &TcpPacket) -> PairKey {
+    let s = (p.src, p.sport);
+    let d = (p.dst, p.dport);
+    if s <= d {
+        (s, d)
+    } else {
+        (d, s)
+    }
+}
+
+/// Wireshark's flow index for a packet (`get_tcp_conversation_data`):
+/// `direction = cmp_address(src, dst)`, or the port comparison when the
+/// addresses are equal; `fwd` is flow1 when `direction >= 0`, else flow2.
+/// `cmp_address` compares type, then length, then the bytes.
+fn flow_index(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> usize {
+    let ordering = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => s.octets().cmp(&d.octets()),
+        (IpAddr::V6(s), IpAddr::V6(d)) => s.octets().cmp(&d.octets()),
+        // Never in one conversation; any fixed choice will do.
+        (IpAddr::V4(_), IpAddr::V6(_)) => std::cmp::Ordering::Less,
+        (IpAddr::V6(_), IpAddr::V4(_)) => std::cmp::Ordering::Greater,
+    };
+    let forward = match ordering {
+        std::cmp::Ordering::Equal => sport > dport,
+        o => o == std::cmp::Ordering::Greater,
+    };
+    if forward {
+        0
+    } else {
+        1
+    }
+}
+
 /// Split a capture's packets into connections, as Wireshark does.
-pub fn split(_cap: &Capture) -> Connections {
-    Connections::default()
+pub fn split(cap: &Capture) -> Connections {
+    let mut current: FxHashMap<PairKey, Conversation> = FxHashMap::default();
+    let mut out = Connections {
+        list: Vec::new(),
+        stream_of: Vec::with_capacity(cap.packets.len()),
+    };
+    for (index, p) in cap.packets.iter().enumerate() {
+        let stream = assign(cap, p, &mut current, &mut out.list);
+        out.list[stream as usize].packets.push(index as u32);
+        out.stream_of.push(stream);
+    }
+    out
+}
+
+/// Apply Wireshark's conversation rules to one packet; returns its stream.
+fn assign(
+    cap: &Capture,
+    p: &TcpPacket,
+    current: &mut FxHashMap<PairKey, Conversation>,
+    list: &mut Vec<Connection>,
+) -> u32 {
+    let new_conversation = |list: &mut Vec<Connection>| {
+        let stream = list.len() as u32;
+        list.push(Connection {
+            stream,
+            a: (p.src, p.sport),
+            b: (p.dst, p.dport),
+            packets: Vec::new(),
+        });
+        Conversation {
+            stream,
+            flows: [Flow::default(); 2],
+        }
+    };
+    let key = pair_key(p);
+    // Rule 1: the newest conversation of this pair, or a new one.
+    let conv = match current.get_mut(&key) {
+        Some(c) => c,
+        None => {
+            let c = new_conversation(list);
+            current.entry(key).or_insert(c)
+        }
+    };
+    let fwd = flow_index(cap.addr(p.src), cap.addr(p.dst), p.sport, p.dport);
+    let rev = 1 - fwd;
+    let syn_ack = p.flags & (tcp_flags::SYN | tcp_flags::ACK);
+    if syn_ack == tcp_flags::SYN {
+        // Rule 2: reused ports.
+        if let Some(base) = conv.flows[fwd].base_seq {
+            if p.seq != base {
+                *conv = new_conversation(list);
+            }
+        }
+    } else if syn_ack == tcp_flags::SYN | tcp_flags::ACK {
+        // Rule 3.
+        if let Some(base) = conv.flows[fwd].base_seq {
+            if p.seq != base {
+                conv.flows[fwd].base_seq = Some(p.seq);
+            }
+        }
+    }
+    // Rule 4. (IP fragments never reach here: the decoder drops them.)
+    if p.info & (info::IN_ICMP_ERROR | info::SHORT_SEGMENT) == 0 {
+        if conv.flows[fwd].base_seq.is_none() {
+            let base = if p.flags & tcp_flags::SYN != 0 {
+                p.seq
+            } else {
+                p.seq.wrapping_sub(1)
+            };
+            conv.flows[fwd].base_seq = Some(base);
+        }
+        if conv.flows[rev].base_seq.is_none() && p.flags & tcp_flags::ACK != 0 {
+            conv.flows[rev].base_seq = Some(p.ack.wrapping_sub(1));
+        }
+    }
+    conv.stream
 }

@@ -54,6 +54,9 @@ pub mod info {
     /// Bytes follow the IP datagram inside the frame (Ethernet padding or a
     /// device trailer such as F5's); `trailer_len` says how many.
     pub const TRAILER: u16 = 0x0800;
+    /// The IP length ends inside the TCP header (Wireshark's "Short segment"):
+    /// Wireshark then computes no segment length and sets no base sequence.
+    pub const SHORT_SEGMENT: u16 = 0x1000;
 }
 
 /// One TCP segment as captured, with every header field the analysis needs.

@@ -1,0 +1,281 @@
+//! Link layers, down to the first IP header: Ethernet (802.1Q/802.1ad tag
+//! stacks, PPPoE sessions, MPLS, LLC/SNAP), Linux cooked SLL and SLL2, raw IP,
+//! BSD null/loopback and OpenBSD LOOP; and GRE, which is a link layer inside
+//! IP. `etherparse` has no SLL2, null or PPPoE, and its VLAN support stops at
+//! two tags, so these few fixed layouts are read by hand.
+
+/// pcap LINKTYPE_* values twincap decodes.
+pub mod linktype {
+    pub const NULL: u32 = 0;
+    pub const ETHERNET: u32 = 1;
+    /// DLT_RAW as some BSDs number it in pcap files.
+    pub const RAW_DLT12: u32 = 12;
+    /// DLT_RAW as OpenBSD numbers it.
+    pub const RAW_DLT14: u32 = 14;
+    pub const RAW: u32 = 101;
+    pub const LOOP: u32 = 108;
+    pub const LINUX_SLL: u32 = 113;
+    pub const IPV4: u32 = 228;
+    pub const IPV6: u32 = 229;
+    pub const LINUX_SLL2: u32 = 276;
+}
+
+/// Ethertypes the decoder follows.
+mod ethertype {
+    pub const IPV4: u16 = 0x0800;
+    pub const IPV6: u16 = 0x86dd;
+    pub const VLAN: u16 = 0x8100;
+    pub const QINQ: u16 = 0x88a8;
+    /// Pre-standard QinQ tag types some switches still send.
+    pub const QINQ_OLD_1: u16 = 0x9100;
+    pub const QINQ_OLD_2: u16 = 0x9200;
+    pub const QINQ_OLD_3: u16 = 0x9300;
+    pub const PPPOE_SESSION: u16 = 0x8864;
+    pub const MPLS: u16 = 0x8847;
+    pub const MPLS_MULTICAST: u16 = 0x8848;
+    /// Largest value that is an 802.3 length rather than an ethertype.
+    pub const MAX_8023_LEN: u16 = 1500;
+}
+
+/// Where the link layer led.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Network<'a> {
+    /// An IP header (v4 or v6, by its first nibble) starts here and runs to
+    /// the end of the frame.
+    Ip(&'a [u8]),
+    /// Something other than IP (ARP, LLDP, STP, ...).
+    Other,
+    Malformed(&'static str),
+    /// A link type twincap does not decode.
+    Unsupported,
+}
+
+/// How many tags or labels we follow before giving up on a frame.
+const MAX_STACK: usize = 8;
+
+/// Strip the link layer of `link_type` from `data`. `vlan` receives the id of
+/// the outermost VLAN tag, if any.
+pub fn network_layer<'a>(link_type: u32, data: &'a [u8], vlan: &mut Option<u16>) -> Network<'a> {
+    match link_type {
+        linktype::ETHERNET => {
+            if data.len() < 14 {
+                return Network::Malformed("frame shorter than an Ethernet header");
+            }
+            by_ethertype(be16(data, 12), &data[14..], vlan)
+        }
+        linktype::LINUX_SLL => {
+            // packet type, ARPHRD type, address length, 8 address bytes, protocol.
+            if data.len() < 16 {
+                return Network::Malformed("frame shorter than a Linux SLL header");
+            }
+            by_ethertype(be16(data, 14), &data[16..], vlan)
+        }
+        linktype::LINUX_SLL2 => {
+            // protocol, reserved, interface index, ARPHRD type, packet type,
+            // address length, 8 address bytes.
+            if data.len() < 20 {
+                return Network::Malformed("frame shorter than a Linux SLL2 header");
+            }
+            by_ethertype(be16(data, 0), &data[20..], vlan)
+        }
+        linktype::RAW
+        | linktype::RAW_DLT12
+        | linktype::RAW_DLT14
+        | linktype::IPV4
+        | linktype::IPV6 => Network::Ip(data),
+        linktype::NULL => {
+            // The address family in the capturing host's byte order. Like
+            // Wireshark's packet-null.c, a value with its low 16 bits zero was
+            // written by the other byte order; a value above 1500 is an
+            // ethertype (old Linux loopback captures).
+            if data.len() < 4 {
+                return Network::Malformed("frame shorter than a null/loopback header");
+            }
+            let mut family = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+            if family & 0xffff == 0 {
+                family = family.swap_bytes();
+            }
+            if family > ethertype::MAX_8023_LEN as u32 && family <= 0xffff {
+                return by_ethertype(family as u16, &data[4..], vlan);
+            }
+            by_address_family(family, &data[4..])
+        }
+        linktype::LOOP => {
+            if data.len() < 4 {
+                return Network::Malformed("frame shorter than a loopback header");
+            }
+            by_address_family(
+                u32::from_be_bytes([data[0], data[1], data[2], data[3]]),
+                &data[4..],
+            )
+        }
+        _ => Network::Unsupported,
+    }
+}
+
+/// BSD address families: AF_INET is 2 everywhere; AF_INET6 is 24 (NetBSD,
+/// OpenBSD), 28 (FreeBSD), 30 (macOS), 10 (Linux) or 23 (Windows).
+fn by_address_family(family: u32, rest: &[u8]) -> Network<'_> {
+    match family {
+        2 | 10 | 23 | 24 | 28 | 30 => Network::Ip(rest),
+        _ => Network::Other,
+    }
+}
+
+/// Follow an ethertype through VLAN tags, PPPoE, MPLS and LLC/SNAP to IP.
+pub(crate) fn by_ethertype<'a>(
+    mut kind: u16,
+    mut rest: &'a [u8],
+    vlan: &mut Option<u16>,
+) -> Network<'a> {
+    for _ in 0..MAX_STACK {
+        match kind {
+            ethertype::IPV4 | ethertype::IPV6 => return Network::Ip(rest),
+            ethertype::VLAN
+            | ethertype::QINQ
+            | ethertype::QINQ_OLD_1
+            | ethertype::QINQ_OLD_2
+            | ethertype::QINQ_OLD_3 => {
+                // 802.1Q / 802.1ad tag: TCI (PCP, DEI, 12-bit id), then the
+                // next ethertype. Any number of tags; the outer id is kept.
+                if rest.len() < 4 {
+                    return Network::Malformed("frame ends inside a VLAN tag");
+                }
+                vlan.get_or_insert(be16(rest, 0) & 0x0fff);
+                kind = be16(rest, 2);
+                rest = &rest[4..];
+            }
+            ethertype::PPPOE_SESSION => {
+                // RFC 2516: version/type, code, session id, length; then the
+                // PPP protocol field (RFC 1661), 1 byte when compressed.
+                if rest.len() < 7 {
+                    return Network::Malformed("frame ends inside a PPPoE header");
+                }
+                let (protocol, header_len) = if rest[6] & 1 == 1 {
+                    (rest[6] as u16, 7)
+                } else if rest.len() >= 8 {
+                    (be16(rest, 6), 8)
+                } else {
+                    return Network::Malformed("frame ends inside a PPPoE header");
+                };
+                return match protocol {
+                    0x0021 | 0x0057 => Network::Ip(&rest[header_len..]),
+                    _ => Network::Other,
+                };
+            }
+            ethertype::MPLS | ethertype::MPLS_MULTICAST => {
+                // Labels until the bottom-of-stack bit; then, as Wireshark
+                // guesses, IP if the first nibble says 4 or 6.
+                let mut at = 0;
+                loop {
+                    if rest.len() < at + 4 {
+                        return Network::Malformed("frame ends inside an MPLS label stack");
+                    }
+                    let bottom = rest[at + 2] & 1 == 1;
+                    at += 4;
+                    if bottom {
+                        break;
+                    }
+                    if at >= 4 * MAX_STACK {
+                        return Network::Other;
+                    }
+                }
+                return match rest.get(at).map(|b| b >> 4) {
+                    Some(4 | 6) => Network::Ip(&rest[at..]),
+                    _ => Network::Other,
+                };
+            }
+            k if k <= ethertype::MAX_8023_LEN => {
+                // 802.3 length: LLC, and SNAP (AA AA 03, OUI 0) carries an ethertype.
+                if rest.len() >= 8 && rest[..3] == [0xaa, 0xaa, 0x03] && rest[3..6] == [0, 0, 0] {
+                    kind = be16(rest, 6);
+                    rest = &rest[8..];
+                } else {
+                    return Network::Other;
+                }
+            }
+            _ => return Network::Other,
+        }
+    }
+    Network::Other
+}
+
+/// The IP datagram inside a GRE packet (RFC 2784/2890), if it carries one:
+/// flags and version, protocol, then optional checksum, key and sequence words.
+pub fn gre_payload(gre: &[u8]) -> Option<&[u8]> {
+    if gre.len() < 4 {
+        return None;
+    }
+    let flags = gre[0];
+    if gre[1] & 0x07 != 0 {
+        // Version 1 is PPTP's enhanced GRE; not followed.
+        return None;
+    }
+    let mut at = 4;
+    if flags & 0x80 != 0 {
+        at += 4; // checksum + reserved
+    }
+    if flags & 0x20 != 0 {
+        at += 4; // key
+    }
+    if flags & 0x10 != 0 {
+        at += 4; // sequence number
+    }
+    let rest = gre.get(at..)?;
+    let mut vlan = None;
+    match by_ethertype(be16(gre, 2), rest, &mut vlan) {
+        Network::Ip(inner) => Some(inner),
+        _ => None,
+    }
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_header_in_either_byte_order() {
+        let mut vlan = None;
+        let le = [2, 0, 0, 0, 0x45];
+        let be = [0, 0, 0, 2, 0x45];
+        assert_eq!(
+            network_layer(linktype::NULL, &le, &mut vlan),
+            Network::Ip(&[0x45])
+        );
+        assert_eq!(
+            network_layer(linktype::NULL, &be, &mut vlan),
+            Network::Ip(&[0x45])
+        );
+        assert_eq!(
+            network_layer(linktype::LOOP, &[0, 0, 0, 30, 0x60], &mut vlan),
+            Network::Ip(&[0x60])
+        );
+        assert_eq!(
+            network_layer(linktype::NULL, &[7, 0, 0, 0], &mut vlan),
+            Network::Other
+        );
+    }
+
+    #[test]
+    fn qinq_keeps_the_outer_vlan() {
+        let mut vlan = None;
+        let rest = [0x00, 0x64, 0x81, 0x00, 0x00, 0xc8, 0x08, 0x00, 0x45];
+        assert_eq!(by_ethertype(0x88a8, &rest, &mut vlan), Network::Ip(&[0x45]));
+        assert_eq!(vlan, Some(100));
+    }
+
+    #[test]
+    fn short_headers_are_malformed_not_panics() {
+        for lt in [0, 1, 108, 113, 276] {
+            for n in 0..24 {
+                let mut vlan = None;
+                let _ = network_layer(lt, &vec![0x81; n], &mut vlan);
+            }
+        }
+        assert_eq!(gre_payload(&[0x80, 0, 0x08, 0]), None);
+    }
+}
