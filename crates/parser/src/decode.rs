@@ -52,10 +52,42 @@ pub struct DecodedTcp<'a> {
 }
 
 /// Decode one frame of the given pcap LINKTYPE_* value.
+///
+/// Without the record's original length the IP header's length is trusted
+/// for the segment length (what was sent). Use [`decode_frame_with_orig_len`]
+/// when the record header gives it: that matches Wireshark also for frames
+/// whose IP length runs past the end of the frame.
 pub fn decode_frame(link_type: u32, data: &[u8]) -> Decoded<'_> {
-    let mut frame = Frame::default();
-    match link::network_layer(link_type, data, &mut frame.vlan) {
-        link::Network::Ip(bytes) => ip(bytes, &frame, 0),
+    decode(link_type, data, usize::MAX)
+}
+
+/// Decode one frame whose record says it was `orig_len` bytes long on the
+/// wire (`data` holds the captured part). Wireshark takes the reported
+/// lengths from `orig_len`: when an IP header claims more than the frame
+/// reports, the segment is what the frame holds, not what IP says.
+pub fn decode_frame_with_orig_len(link_type: u32, data: &[u8], orig_len: u32) -> Decoded<'_> {
+    decode(
+        link_type,
+        data,
+        (orig_len as usize).saturating_sub(data.len()),
+    )
+}
+
+/// `cut`: bytes of the frame the capture did not keep (`usize::MAX`: unknown).
+fn decode(link_type: u32, data: &[u8], cut: usize) -> Decoded<'_> {
+    let mut link = link::LinkInfo::default();
+    match link::network_layer(link_type, data, &mut link) {
+        link::Network::Ip(bytes) => {
+            let frame = Frame {
+                vlan: link.vlan,
+                ..Frame::default()
+            };
+            let reported = bytes
+                .len()
+                .saturating_add(cut)
+                .min(link.ip_len_limit.unwrap_or(usize::MAX));
+            ip(bytes, reported, &frame, 0)
+        }
         link::Network::Other => Decoded::NonTcp,
         link::Network::Malformed(why) => Decoded::Malformed(why),
         link::Network::Unsupported => Decoded::UnsupportedLink,
@@ -92,16 +124,28 @@ struct IpFields {
     ip_len: u16,
 }
 
-/// Dispatch on the IP version nibble.
-fn ip<'a>(bytes: &'a [u8], frame: &Frame, depth: u8) -> Decoded<'a> {
+/// Dispatch on the IP version nibble. `bytes` runs to the end of what was
+/// captured; `reported` is how long the layers below say the datagram may
+/// be (Wireshark's reported length of the IP tvb).
+fn ip<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decoded<'a> {
     if depth >= MAX_IP_DEPTH {
         return Decoded::NonTcp;
     }
     match bytes.first().map(|b| b >> 4) {
-        Some(4) => ipv4(bytes, frame, depth),
-        Some(6) => ipv6(bytes, frame, depth),
+        Some(4) => ipv4(bytes, reported, frame, depth),
+        Some(6) => ipv6(bytes, reported, frame, depth),
         Some(_) => Decoded::Malformed("IP version is neither 4 nor 6"),
         None => Decoded::Malformed("frame ends before the IP header"),
+    }
+}
+
+/// The reported length, or the captured one when the frame's original length
+/// was not given.
+fn known_or_captured(reported: usize, bytes: &[u8]) -> usize {
+    if reported == usize::MAX {
+        bytes.len()
+    } else {
+        reported
     }
 }
 
@@ -114,7 +158,7 @@ fn trailer_after(frame: &mut Frame, bytes: &[u8], datagram_end: usize, depth: u8
     }
 }
 
-fn ipv4<'a>(bytes: &'a [u8], frame: &Frame, depth: u8) -> Decoded<'a> {
+fn ipv4<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decoded<'a> {
     let header = match Ipv4HeaderSlice::from_slice(bytes) {
         Ok(h) => h,
         Err(_) => return Decoded::Malformed("IPv4 header cut short or bad header length"),
@@ -122,16 +166,22 @@ fn ipv4<'a>(bytes: &'a [u8], frame: &Frame, depth: u8) -> Decoded<'a> {
     let header_len = header.slice().len();
     // Wireshark (packet-ip.c, dissect_ip_v4): a total length below the header
     // length is bogus, except 0, which it takes for TCP segmentation offload
-    // and replaces by the frame's length.
-    let mut total_len = header.total_len() as usize;
-    if total_len < header_len {
-        if total_len != 0 {
+    // and replaces by the reported length.
+    let mut ip_len = header.total_len() as usize;
+    if ip_len < header_len {
+        if ip_len != 0 {
             return Decoded::Malformed("IPv4 total length smaller than its header");
         }
-        total_len = bytes.len();
+        ip_len = known_or_captured(reported, bytes);
+    }
+    // A total length past the reported end is kept as a value, but the
+    // datagram's payload is what the frame reports.
+    let datagram_len = ip_len.min(reported);
+    if datagram_len < header_len {
+        return Decoded::Malformed("IPv4 header longer than the frame reports");
     }
     let mut frame = *frame;
-    trailer_after(&mut frame, bytes, total_len, depth);
+    trailer_after(&mut frame, bytes, datagram_len, depth);
     // Wireshark defragments by default; a fragment never reaches TCP on its
     // own frame. (An atomic fragment, offset 0 and MF clear, is not one.)
     let offset = header.fragments_offset().value();
@@ -146,28 +196,32 @@ fn ipv4<'a>(bytes: &'a [u8], frame: &Frame, depth: u8) -> Decoded<'a> {
         ip_id: header.identification(),
         ttl: header.ttl(),
         tos: bytes[1],
-        ip_len: total_len.min(u16::MAX as usize) as u16,
+        ip_len: ip_len.min(u16::MAX as usize) as u16,
     };
-    let end = total_len.min(bytes.len());
+    let end = datagram_len.min(bytes.len());
     let payload = &bytes[header_len..end];
-    let reported = total_len - header_len;
+    let reported = datagram_len - header_len;
     transport(header.protocol(), payload, reported, &fields, &frame, depth)
 }
 
-fn ipv6<'a>(bytes: &'a [u8], frame: &Frame, depth: u8) -> Decoded<'a> {
+fn ipv6<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decoded<'a> {
     let header = match Ipv6HeaderSlice::from_slice(bytes) {
         Ok(h) => h,
         Err(_) => return Decoded::Malformed("IPv6 header cut short"),
     };
     // A payload length of 0 without a jumbogram is what TSO captures show;
-    // like IPv4, take the frame's length then.
+    // like IPv4, take the reported length then.
     let mut payload_len = header.payload_length() as usize;
     if payload_len == 0 {
-        payload_len = bytes.len().saturating_sub(40);
+        payload_len = known_or_captured(reported, bytes).saturating_sub(40);
     }
-    let total_len = 40 + payload_len;
+    let ip_len = 40 + payload_len;
+    let datagram_len = ip_len.min(reported);
+    if datagram_len < 40 {
+        return Decoded::Malformed("IPv6 header longer than the frame reports");
+    }
     let mut frame = *frame;
-    trailer_after(&mut frame, bytes, total_len, depth);
+    trailer_after(&mut frame, bytes, datagram_len, depth);
     let fields = IpFields {
         src: IpAddr::V6(Ipv6Addr::from(header.source())),
         dst: IpAddr::V6(Ipv6Addr::from(header.destination())),
@@ -176,11 +230,11 @@ fn ipv6<'a>(bytes: &'a [u8], frame: &Frame, depth: u8) -> Decoded<'a> {
         ip_id: 0,
         ttl: header.hop_limit(),
         tos: header.traffic_class(),
-        ip_len: total_len.min(u16::MAX as usize) as u16,
+        ip_len: ip_len.min(u16::MAX as usize) as u16,
     };
-    let end = total_len.min(bytes.len());
+    let end = datagram_len.min(bytes.len());
     let mut rest = &bytes[40..end];
-    let mut reported = payload_len;
+    let mut reported = datagram_len - 40;
     let mut next = header.next_header();
     // Extension headers (RFC 8200 4.1), each naming the next one.
     loop {
@@ -243,10 +297,13 @@ fn transport<'a>(
             if frame.in_icmp_error {
                 return Decoded::NonTcp;
             }
-            ip(payload, frame, depth + 1)
+            ip(payload, reported, frame, depth + 1)
         }
         IpNumber::GRE => match link::gre_payload(payload) {
-            Some(inner) if !frame.in_icmp_error => ip(inner, frame, depth + 1),
+            Some(inner) if !frame.in_icmp_error => {
+                let header_len = payload.len() - inner.len();
+                ip(inner, reported.saturating_sub(header_len), frame, depth + 1)
+            }
             _ => Decoded::NonTcp,
         },
         IpNumber::ICMP | IpNumber::IPV6_ICMP => {
@@ -254,11 +311,10 @@ fn transport<'a>(
             // Wireshark dissects it, TCP included, with in_error_pkt set
             // (packet-icmp.c, packet-icmpv6.c); it never looks inside a
             // quoted ICMP error again.
-            let is_error = match (protocol, payload.first()) {
-                (IpNumber::ICMP, Some(3 | 4 | 5 | 11 | 12)) => true,
-                (IpNumber::IPV6_ICMP, Some(1..=4)) => true,
-                _ => false,
-            };
+            let is_error = matches!(
+                (protocol, payload.first()),
+                (IpNumber::ICMP, Some(3 | 4 | 5 | 11 | 12)) | (IpNumber::IPV6_ICMP, Some(1..=4))
+            );
             if !is_error || frame.in_icmp_error || payload.len() <= 8 {
                 return Decoded::NonTcp;
             }
@@ -266,7 +322,12 @@ fn transport<'a>(
                 in_icmp_error: true,
                 ..*frame
             };
-            match ip(&payload[8..], &inner_frame, depth + 1) {
+            match ip(
+                &payload[8..],
+                reported.saturating_sub(8),
+                &inner_frame,
+                depth + 1,
+            ) {
                 tcp @ Decoded::Tcp(_) => tcp,
                 _ => Decoded::NonTcp,
             }

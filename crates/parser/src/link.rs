@@ -50,25 +50,36 @@ pub enum Network<'a> {
     Unsupported,
 }
 
+/// What the link layer says about the frame besides where IP starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Id of the outermost VLAN tag, if the frame was tagged.
+    pub vlan: Option<u16>,
+    /// A length the link layer gives its payload, when shorter than the
+    /// frame: PPPoE's payload length. Wireshark's packet-pppoe.c cuts the
+    /// reported length there, so bytes after it are a trailer.
+    pub ip_len_limit: Option<usize>,
+}
+
 /// How many tags or labels we follow before giving up on a frame.
 const MAX_STACK: usize = 8;
 
-/// Strip the link layer of `link_type` from `data`. `vlan` receives the id of
-/// the outermost VLAN tag, if any.
-pub fn network_layer<'a>(link_type: u32, data: &'a [u8], vlan: &mut Option<u16>) -> Network<'a> {
+/// Strip the link layer of `link_type` from `data`; `link` receives the VLAN
+/// id and PPPoE length.
+pub fn network_layer<'a>(link_type: u32, data: &'a [u8], link: &mut LinkInfo) -> Network<'a> {
     match link_type {
         linktype::ETHERNET => {
             if data.len() < 14 {
                 return Network::Malformed("frame shorter than an Ethernet header");
             }
-            by_ethertype(be16(data, 12), &data[14..], vlan)
+            by_ethertype(be16(data, 12), &data[14..], link)
         }
         linktype::LINUX_SLL => {
             // packet type, ARPHRD type, address length, 8 address bytes, protocol.
             if data.len() < 16 {
                 return Network::Malformed("frame shorter than a Linux SLL header");
             }
-            by_ethertype(be16(data, 14), &data[16..], vlan)
+            by_ethertype(be16(data, 14), &data[16..], link)
         }
         linktype::LINUX_SLL2 => {
             // protocol, reserved, interface index, ARPHRD type, packet type,
@@ -76,7 +87,7 @@ pub fn network_layer<'a>(link_type: u32, data: &'a [u8], vlan: &mut Option<u16>)
             if data.len() < 20 {
                 return Network::Malformed("frame shorter than a Linux SLL2 header");
             }
-            by_ethertype(be16(data, 0), &data[20..], vlan)
+            by_ethertype(be16(data, 0), &data[20..], link)
         }
         linktype::RAW
         | linktype::RAW_DLT12
@@ -96,7 +107,7 @@ pub fn network_layer<'a>(link_type: u32, data: &'a [u8], vlan: &mut Option<u16>)
                 family = family.swap_bytes();
             }
             if family > ethertype::MAX_8023_LEN as u32 && family <= 0xffff {
-                return by_ethertype(family as u16, &data[4..], vlan);
+                return by_ethertype(family as u16, &data[4..], link);
             }
             by_address_family(family, &data[4..])
         }
@@ -126,7 +137,7 @@ fn by_address_family(family: u32, rest: &[u8]) -> Network<'_> {
 pub(crate) fn by_ethertype<'a>(
     mut kind: u16,
     mut rest: &'a [u8],
-    vlan: &mut Option<u16>,
+    link: &mut LinkInfo,
 ) -> Network<'a> {
     for _ in 0..MAX_STACK {
         match kind {
@@ -141,7 +152,7 @@ pub(crate) fn by_ethertype<'a>(
                 if rest.len() < 4 {
                     return Network::Malformed("frame ends inside a VLAN tag");
                 }
-                vlan.get_or_insert(be16(rest, 0) & 0x0fff);
+                link.vlan.get_or_insert(be16(rest, 0) & 0x0fff);
                 kind = be16(rest, 2);
                 rest = &rest[4..];
             }
@@ -158,6 +169,10 @@ pub(crate) fn by_ethertype<'a>(
                 } else {
                     return Network::Malformed("frame ends inside a PPPoE header");
                 };
+                let payload_len = be16(rest, 4) as usize;
+                if payload_len < rest.len() - 6 {
+                    link.ip_len_limit = Some(payload_len.saturating_sub(header_len - 6));
+                }
                 return match protocol {
                     0x0021 | 0x0057 => Network::Ip(&rest[header_len..]),
                     _ => Network::Other,
@@ -185,14 +200,14 @@ pub(crate) fn by_ethertype<'a>(
                     _ => Network::Other,
                 };
             }
-            k if k <= ethertype::MAX_8023_LEN => {
-                // 802.3 length: LLC, and SNAP (AA AA 03, OUI 0) carries an ethertype.
-                if rest.len() >= 8 && rest[..3] == [0xaa, 0xaa, 0x03] && rest[3..6] == [0, 0, 0] {
-                    kind = be16(rest, 6);
-                    rest = &rest[8..];
-                } else {
-                    return Network::Other;
-                }
+            // 802.3 length: LLC, and SNAP (AA AA 03, OUI 0) carries an ethertype.
+            k if k <= ethertype::MAX_8023_LEN
+                && rest.len() >= 8
+                && rest[..3] == [0xaa, 0xaa, 0x03]
+                && rest[3..6] == [0, 0, 0] =>
+            {
+                kind = be16(rest, 6);
+                rest = &rest[8..];
             }
             _ => return Network::Other,
         }
@@ -222,8 +237,7 @@ pub fn gre_payload(gre: &[u8]) -> Option<&[u8]> {
         at += 4; // sequence number
     }
     let rest = gre.get(at..)?;
-    let mut vlan = None;
-    match by_ethertype(be16(gre, 2), rest, &mut vlan) {
+    match by_ethertype(be16(gre, 2), rest, &mut LinkInfo::default()) {
         Network::Ip(inner) => Some(inner),
         _ => None,
     }
@@ -239,41 +253,41 @@ mod tests {
 
     #[test]
     fn null_header_in_either_byte_order() {
-        let mut vlan = None;
+        let mut link = LinkInfo::default();
         let le = [2, 0, 0, 0, 0x45];
         let be = [0, 0, 0, 2, 0x45];
         assert_eq!(
-            network_layer(linktype::NULL, &le, &mut vlan),
+            network_layer(linktype::NULL, &le, &mut link),
             Network::Ip(&[0x45])
         );
         assert_eq!(
-            network_layer(linktype::NULL, &be, &mut vlan),
+            network_layer(linktype::NULL, &be, &mut link),
             Network::Ip(&[0x45])
         );
         assert_eq!(
-            network_layer(linktype::LOOP, &[0, 0, 0, 30, 0x60], &mut vlan),
+            network_layer(linktype::LOOP, &[0, 0, 0, 30, 0x60], &mut link),
             Network::Ip(&[0x60])
         );
         assert_eq!(
-            network_layer(linktype::NULL, &[7, 0, 0, 0], &mut vlan),
+            network_layer(linktype::NULL, &[7, 0, 0, 0], &mut link),
             Network::Other
         );
     }
 
     #[test]
     fn qinq_keeps_the_outer_vlan() {
-        let mut vlan = None;
+        let mut link = LinkInfo::default();
         let rest = [0x00, 0x64, 0x81, 0x00, 0x00, 0xc8, 0x08, 0x00, 0x45];
-        assert_eq!(by_ethertype(0x88a8, &rest, &mut vlan), Network::Ip(&[0x45]));
-        assert_eq!(vlan, Some(100));
+        assert_eq!(by_ethertype(0x88a8, &rest, &mut link), Network::Ip(&[0x45]));
+        assert_eq!(link.vlan, Some(100));
     }
 
     #[test]
     fn short_headers_are_malformed_not_panics() {
         for lt in [0, 1, 108, 113, 276] {
             for n in 0..24 {
-                let mut vlan = None;
-                let _ = network_layer(lt, &vec![0x81; n], &mut vlan);
+                let mut link = LinkInfo::default();
+                let _ = network_layer(lt, &vec![0x81; n], &mut link);
             }
         }
         assert_eq!(gre_payload(&[0x80, 0, 0x08, 0]), None);

@@ -3,7 +3,7 @@
 //! templates (`Tcp`, `Ipv4`, `Ipv6`) changed with struct-update syntax.
 
 use std::net::IpAddr;
-use twincap_parser::decode::{decode_frame, Decoded, DecodedTcp};
+use twincap_parser::decode::{decode_frame, decode_frame_with_orig_len, Decoded, DecodedTcp};
 use twincap_parser::{info, tcp_flags, SackBlock};
 
 const ETHERNET: u32 = 1;
@@ -368,7 +368,9 @@ fn pppoe_session_over_qinq() {
     assert_eq!((t.packet.vlan, t.packet.sport), (100, 40000));
     // PPP over IPv6 (0x0057) and a non-IP PPP protocol (LCP).
     let ip6 = ipv6_template().wrap(&TCP.bytes());
-    let mut pppoe6 = vec![0x11, 0x00, 0x12, 0x34, 0, 0, 0x00, 0x57];
+    let mut pppoe6 = vec![0x11, 0x00, 0x12, 0x34];
+    pppoe6.extend(((ip6.len() + 2) as u16).to_be_bytes());
+    pppoe6.extend([0x00, 0x57]);
     pppoe6.extend(&ip6);
     assert!(tcp_of(decode_frame(ETHERNET, &ether(&[], 0x8864, &pppoe6)))
         .packet
@@ -378,6 +380,50 @@ fn pppoe_session_over_qinq() {
         decode_frame(ETHERNET, &ether(&[], 0x8864, &lcp)),
         Decoded::NonTcp
     ));
+}
+
+#[test]
+fn pppoe_length_ends_the_datagram() {
+    // packet-pppoe.c cuts the reported length at the PPPoE payload length:
+    // an IP length past it is not believed, and what follows is a trailer.
+    let seg = Tcp {
+        payload: vec![5; 6],
+        ..TCP
+    };
+    let ip = IPV4.wrap(&seg.bytes());
+    let mut pppoe = vec![0x11, 0x00, 0x12, 0x34];
+    pppoe.extend((2u16 + 40).to_be_bytes());
+    pppoe.extend([0x00, 0x21]);
+    pppoe.extend(&ip);
+    let p = tcp_of(decode_frame(ETHERNET, &ether(&[], 0x8864, &pppoe))).packet;
+    assert_eq!((p.payload_len, p.captured_len, p.ip_len), (0, 0, 46));
+    assert_eq!((p.trailer_len, p.info & info::TRAILER), (6, info::TRAILER));
+}
+
+#[test]
+fn ip_length_past_the_frame_gives_what_the_frame_reports() {
+    // Wireshark takes the segment from the frame's reported (original)
+    // length when the IP header claims more.
+    let seg = Tcp {
+        payload: vec![5; 100],
+        ..TCP
+    };
+    let v4 = Ipv4 {
+        total_len: Some(1500),
+        ..IPV4
+    };
+    let frame = ether(&[], 0x0800, &v4.wrap(&seg.bytes()));
+    let whole = frame.len() as u32;
+    let p = tcp_of(decode_frame_with_orig_len(ETHERNET, &frame, whole)).packet;
+    assert_eq!((p.payload_len, p.captured_len, p.ip_len), (100, 100, 1500));
+    assert!(!p.is(info::TRUNCATED));
+    // Cut by a snaplen: the original length says how much was sent.
+    let p = tcp_of(decode_frame_with_orig_len(ETHERNET, &frame[..80], whole)).packet;
+    assert_eq!((p.payload_len, p.captured_len), (100, 26));
+    assert!(p.is(info::TRUNCATED));
+    // Without the original length the IP header is believed.
+    let p = tcp_of(decode_frame(ETHERNET, &frame)).packet;
+    assert_eq!((p.payload_len, p.captured_len), (1460, 100));
 }
 
 #[test]

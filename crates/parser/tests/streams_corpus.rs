@@ -12,12 +12,10 @@
 //! `decode_frame` the same way, so the decoder and `conn::split` are checked
 //! on real traffic either way.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use twincap_parser::decode::{decode_frame, Decoded};
 use twincap_parser::{conn, read_capture, Capture, ReadOptions};
 
 /// One stream as the oracle writes it: endpoints A and B, packets, first frame.
@@ -113,9 +111,9 @@ fn tshark_streams(path: &Path) -> Option<BTreeMap<u32, Stream>> {
         let stream: u32 = f[1].parse().ok()?;
         // The IP layer just before TCP decides the addresses.
         let protocols = f[8];
-        let v6 = protocols.rfind(":ipv6:").map_or(false, |i6| {
-            protocols.rfind(":ip:").map_or(true, |i4| i6 > i4)
-        });
+        let v6 = protocols
+            .rfind(":ipv6:")
+            .is_some_and(|i6| protocols.rfind(":ip:").map_or(true, |i4| i6 > i4));
         let (s, d) = if v6 { (f[4], f[5]) } else { (f[2], f[3]) };
         let a = (s.parse().ok()?, f[6].parse().ok()?);
         let b = (d.parse().ok()?, f[7].parse().ok()?);
@@ -221,71 +219,5 @@ fn lab_streams_equal_tshark() {
     }
 }
 
-/// A minimal reader for pcap and pcapng (plain or gzip) with the same
-/// per-frame steps as `read_capture`: decode, intern addresses, number frames.
-mod stand_in {
-    use super::*;
-    use pcap_file::pcap::PcapReader;
-    use pcap_file::pcapng::{Block, PcapNgReader};
-
-    pub fn read(path: &Path) -> Option<Capture> {
-        let mut bytes = std::fs::read(path).ok()?;
-        if bytes.starts_with(&[0x1f, 0x8b]) {
-            let mut plain = Vec::new();
-            flate2::read::MultiGzDecoder::new(&bytes[..])
-                .read_to_end(&mut plain)
-                .ok()?;
-            bytes = plain;
-        }
-        let mut frames: Vec<(u32, Vec<u8>)> = Vec::new();
-        if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
-            let mut reader = PcapNgReader::new(&bytes[..]).ok()?;
-            let mut links = Vec::new();
-            while let Some(block) = reader.next_block() {
-                match block.ok()? {
-                    Block::SectionHeader(_) => links.clear(),
-                    Block::InterfaceDescription(i) => links.push(u32::from(i.linktype)),
-                    Block::EnhancedPacket(p) => {
-                        frames.push((*links.get(p.interface_id as usize)?, p.data.to_vec()))
-                    }
-                    Block::SimplePacket(p) => frames.push((*links.first()?, p.data.to_vec())),
-                    Block::Packet(p) => {
-                        frames.push((*links.get(p.interface_id as usize)?, p.data.to_vec()))
-                    }
-                    _ => {}
-                }
-            }
-        } else {
-            let mut reader = PcapReader::new(&bytes[..]).ok()?;
-            let link = u32::from(reader.header().datalink);
-            while let Some(p) = reader.next_packet() {
-                frames.push((link, p.ok()?.data.to_vec()));
-            }
-        }
-        let mut cap = Capture {
-            path: path.to_path_buf(),
-            ..Capture::default()
-        };
-        let mut ids: HashMap<IpAddr, u32> = HashMap::new();
-        for (i, (link, data)) in frames.iter().enumerate() {
-            cap.stats.frames += 1;
-            if let Decoded::Tcp(t) = decode_frame(*link, data) {
-                let mut intern = |a: IpAddr| {
-                    *ids.entry(a).or_insert_with(|| {
-                        cap.addrs.push(a);
-                        cap.addrs.len() as u32 - 1
-                    })
-                };
-                let mut p = t.packet;
-                p.src = intern(t.src);
-                p.dst = intern(t.dst);
-                p.frame = i as u32 + 1;
-                p.sack_index = cap.sacks.len() as u32;
-                cap.sacks
-                    .extend_from_slice(&t.sacks[..p.sack_count as usize]);
-                cap.packets.push(p);
-            }
-        }
-        Some(cap)
-    }
-}
+#[path = "decode_stand_in.rs"]
+mod stand_in;
