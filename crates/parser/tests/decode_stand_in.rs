@@ -2,7 +2,6 @@
 //! gzip) with the same per-frame steps as `read_capture` (decode, intern
 //! addresses, number frames), used while the real reader is not there.
 #![allow(dead_code)]
-use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use std::collections::HashMap;
 use std::io::Read;
@@ -43,13 +42,10 @@ pub fn read(path: &Path) -> Option<Capture> {
                 _ => {}
             }
         }
+    } else if bytes.starts_with(b"GMBU") {
+        frames = netmon2(&bytes)?;
     } else {
-        let mut reader = PcapReader::new(&bytes[..]).ok()?;
-        let link = u32::from(reader.header().datalink);
-        while let Some(p) = reader.next_packet() {
-            let p = p.ok()?;
-            frames.push((link, p.data.to_vec(), p.orig_len));
-        }
+        frames = pcap(&bytes)?;
     }
     let mut cap = Capture {
         path: path.to_path_buf(),
@@ -76,4 +72,48 @@ pub fn read(path: &Path) -> Option<Capture> {
         }
     }
     Some(cap)
+}
+
+fn le32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Classic pcap (either byte order), records as they stand: no snaplen checks.
+fn pcap(bytes: &[u8]) -> Option<Vec<(u32, Vec<u8>, u32)>> {
+    let swapped = match bytes.get(..4)? {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => false,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => true,
+        _ => return None,
+    };
+    let word = |at: usize| le32(bytes, at).map(|v| if swapped { v.swap_bytes() } else { v });
+    let link = word(20)? & 0x0fff_ffff;
+    let mut frames = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let incl = word(at + 8)? as usize;
+        let orig = word(at + 12)?;
+        let data = bytes.get(at + 16..at + 16 + incl)?;
+        frames.push((link, data.to_vec(), orig));
+        at += 16 + incl;
+    }
+    Some(frames)
+}
+
+/// Microsoft Network Monitor 2.x: a frame table of offsets to records of an
+/// 8-byte time delta, original and included length, then the frame. Only
+/// Ethernet (MAC type 1) files.
+fn netmon2(bytes: &[u8]) -> Option<Vec<(u32, Vec<u8>, u32)>> {
+    if bytes.get(6..8)? != [1, 0] {
+        return None;
+    }
+    let table = le32(bytes, 24)? as usize;
+    let table_len = le32(bytes, 28)? as usize;
+    let mut frames = Vec::new();
+    for i in 0..table_len / 4 {
+        let at = le32(bytes, table + 4 * i)? as usize;
+        let orig = le32(bytes, at + 8)?;
+        let incl = le32(bytes, at + 12)? as usize;
+        frames.push((1, bytes.get(at + 16..at + 16 + incl)?.to_vec(), orig));
+    }
+    Some(frames)
 }
