@@ -332,6 +332,13 @@ fn transport<'a>(
                 _ => Decoded::NonTcp,
             }
         }
+        IpNumber::UDP => match link::udp_tunnel_payload(payload) {
+            Some(inner) if !frame.in_icmp_error => {
+                let header_len = payload.len() - inner.len();
+                ip(inner, reported.saturating_sub(header_len), frame, depth + 1)
+            }
+            _ => Decoded::NonTcp,
+        },
         _ => Decoded::NonTcp,
     }
 }

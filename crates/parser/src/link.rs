@@ -1,7 +1,8 @@
 //! Link layers, down to the first IP header: Ethernet (802.1Q/802.1ad tag
 //! stacks, PPPoE sessions, MPLS, LLC/SNAP), Linux cooked SLL and SLL2, raw IP,
 //! BSD null/loopback and OpenBSD LOOP; and GRE, which is a link layer inside
-//! IP. `etherparse` has no SLL2, null or PPPoE, and its VLAN support stops at
+//! IP, and the UDP tunnels Wireshark decodes by port (VXLAN, Geneve, GTP-U,
+//! Teredo). `etherparse` has no SLL2, null or PPPoE, and its VLAN support stops at
 //! two tags, so these few fixed layouts are read by hand.
 
 /// pcap LINKTYPE_* values twincap decodes.
@@ -216,7 +217,10 @@ pub(crate) fn by_ethertype<'a>(
 }
 
 /// The IP datagram inside a GRE packet (RFC 2784/2890), if it carries one:
-/// flags and version, protocol, then optional checksum, key and sequence words.
+/// flags and version, protocol, then optional checksum, key and sequence
+/// words. Besides IP and MPLS, Wireshark 4.0 follows (gre.proto table)
+/// transparent Ethernet bridging and MikroTik EoIP, Cisco ERSPAN, and Aruba's
+/// 802.11 tunnels (0x8200-0x8370), which all lead to IP here.
 pub fn gre_payload(gre: &[u8]) -> Option<&[u8]> {
     if gre.len() < 4 {
         return None;
@@ -237,10 +241,153 @@ pub fn gre_payload(gre: &[u8]) -> Option<&[u8]> {
         at += 4; // sequence number
     }
     let rest = gre.get(at..)?;
-    match by_ethertype(be16(gre, 2), rest, &mut LinkInfo::default()) {
+    let mut link = LinkInfo::default();
+    let inner = match be16(gre, 2) {
+        // Transparent Ethernet bridging, MikroTik EoIP.
+        0x6558 | 0x6400 => ethernet_payload(rest, &mut link),
+        // ERSPAN type II (version 1, 8-byte header) and III (version 2,
+        // 12 bytes and an optional 8-byte platform subheader); type I has
+        // no header.
+        0x88be | 0x22eb => {
+            let header_len = match rest.first().map(|b| b >> 4) {
+                Some(1) => 8,
+                Some(2) => 12 + 8 * (*rest.get(11)? & 1) as usize,
+                _ => 0,
+            };
+            ethernet_payload(rest.get(header_len..)?, &mut link)
+        }
+        kind @ 0x8200..=0x8370 if kind & 0x000f == 0 => ieee80211_payload(rest, &mut link),
+        kind => by_ethertype(kind, rest, &mut link),
+    };
+    match inner {
         Network::Ip(inner) => Some(inner),
         _ => None,
     }
+}
+
+/// An Ethernet II frame without FCS, inside a tunnel.
+fn ethernet_payload<'a>(frame: &'a [u8], link: &mut LinkInfo) -> Network<'a> {
+    if frame.len() < 14 {
+        return Network::Malformed("tunnelled Ethernet frame cut short");
+    }
+    by_ethertype(be16(frame, 12), &frame[14..], link)
+}
+
+/// An IEEE 802.11 data frame without FCS: MAC header (24 bytes, a fourth
+/// address between access points, QoS control, HT control), then LLC/SNAP.
+/// Protected (encrypted) and null-data frames carry no IP we can read.
+fn ieee80211_payload<'a>(frame: &'a [u8], link: &mut LinkInfo) -> Network<'a> {
+    let (Some(&control), Some(&flags)) = (frame.first(), frame.get(1)) else {
+        return Network::Malformed("802.11 frame cut short");
+    };
+    let (kind, subtype) = ((control >> 2) & 3, control >> 4);
+    if kind != 2 || subtype & 0x4 != 0 || flags & 0x40 != 0 {
+        return Network::Other;
+    }
+    let mut header_len = 24;
+    if flags & 0x03 == 0x03 {
+        header_len += 6;
+    }
+    if subtype & 0x8 != 0 {
+        // QoS control; an A-MSDU (bit 7) holds subframes, not one packet.
+        if frame.get(header_len).is_some_and(|qos| qos & 0x80 != 0) {
+            return Network::Other;
+        }
+        header_len += 2;
+        if flags & 0x80 != 0 {
+            header_len += 4;
+        }
+    }
+    match frame.get(header_len..header_len + 8) {
+        Some([0xaa, 0xaa, 0x03, 0, 0, 0 | 0xf8, hi, lo]) => by_ethertype(
+            u16::from_be_bytes([*hi, *lo]),
+            &frame[header_len + 8..],
+            link,
+        ),
+        _ => Network::Other,
+    }
+}
+
+/// The IP datagram inside a UDP tunnel Wireshark 4.0 decodes by port:
+/// VXLAN (4789) and Geneve (6081) carrying Ethernet, GTP-U (2152) and
+/// Teredo (3544) carrying IP. `udp` starts at the UDP header. As Wireshark's
+/// `decode_udp_ports`, the lower port is tried first.
+pub fn udp_tunnel_payload(udp: &[u8]) -> Option<&[u8]> {
+    if udp.len() < 8 {
+        return None;
+    }
+    let (sport, dport) = (be16(udp, 0), be16(udp, 2));
+    let (low, high) = (sport.min(dport), sport.max(dport));
+    let port = [low, high]
+        .into_iter()
+        .find(|p| matches!(p, 4789 | 6081 | 2152 | 3544))?;
+    let body = &udp[8..];
+    let mut link = LinkInfo::default();
+    let inner = match port {
+        // VXLAN: flags, reserved, VNI; then Ethernet.
+        4789 => ethernet_payload(body.get(8..)?, &mut link),
+        // Geneve: version/option length (in 4-byte words), flags, protocol.
+        6081 => {
+            let header_len = 8 + 4 * (*body.first()? & 0x3f) as usize;
+            let protocol = u16::from_be_bytes([*body.get(2)?, *body.get(3)?]);
+            let inner = body.get(header_len..)?;
+            if protocol == 0x6558 {
+                ethernet_payload(inner, &mut link)
+            } else {
+                by_ethertype(protocol, inner, &mut link)
+            }
+        }
+        2152 => return gtp_u_payload(body),
+        3544 => return teredo_payload(body),
+        _ => return None,
+    };
+    match inner {
+        Network::Ip(inner) => Some(inner),
+        _ => None,
+    }
+}
+
+/// GTPv1-U (3GPP TS 29.281): a G-PDU (message type 255) carries the user's
+/// IP packet after an 8-byte header, 4 more bytes when any of the E, S, PN
+/// flags is set, and any extension headers.
+fn gtp_u_payload(gtp: &[u8]) -> Option<&[u8]> {
+    let flags = *gtp.first()?;
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *gtp.get(1)? != 0xff {
+        return None;
+    }
+    let mut at = 8;
+    if flags & 0x07 != 0 {
+        at = 12;
+        let mut next = *gtp.get(11)?;
+        if flags & 0x04 != 0 {
+            while next != 0 {
+                let words = *gtp.get(at)? as usize;
+                if words == 0 {
+                    return None;
+                }
+                at += 4 * words;
+                next = *gtp.get(at - 1)?;
+            }
+        }
+    }
+    let inner = gtp.get(at..)?;
+    matches!(inner.first().map(|b| b >> 4), Some(4 | 6)).then_some(inner)
+}
+
+/// Teredo (RFC 4380): optional authentication (0x0001) and origin indication
+/// (0x0000) headers, then IPv6.
+fn teredo_payload(teredo: &[u8]) -> Option<&[u8]> {
+    let mut at = 0;
+    if teredo.get(..2)? == [0, 1] {
+        let id_len = *teredo.get(2)? as usize;
+        let auth_len = *teredo.get(3)? as usize;
+        at += 4 + id_len + auth_len + 9;
+    }
+    if teredo.get(at..at + 2)? == [0, 0] {
+        at += 8;
+    }
+    let inner = teredo.get(at..)?;
+    (inner.first().map(|b| b >> 4) == Some(6)).then_some(inner)
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {

@@ -913,3 +913,91 @@ fn never_panics_on_cut_or_corrupt_frames() {
         }
     }
 }
+
+/// Tunnels Wireshark 4.0 follows (each checked with tshark on the same
+/// bytes): the TCP packet is the innermost one.
+#[test]
+fn gre_and_udp_tunnels_lead_to_the_inner_tcp() {
+    let inner = Ipv4 {
+        src: [172, 16, 0, 1],
+        ..IPV4
+    }
+    .wrap(
+        &Tcp {
+            flags: tcp_flags::SYN,
+            ..TCP
+        }
+        .bytes(),
+    );
+    let inner_eth = ether(&[], 0x0800, &inner);
+    let gre = |proto: u16, flags: u8, extra: &[u8], body: &[u8]| {
+        let mut g = vec![flags, 0];
+        g.extend(proto.to_be_bytes());
+        g.extend(extra);
+        g.extend(body);
+        Ipv4 {
+            protocol: 47,
+            ..IPV4
+        }
+        .wrap(&g)
+    };
+    let udp = |sport: u16, dport: u16, body: &[u8]| {
+        let mut u = Vec::new();
+        u.extend(sport.to_be_bytes());
+        u.extend(dport.to_be_bytes());
+        u.extend(((8 + body.len()) as u16).to_be_bytes());
+        u.extend([0, 0]);
+        u.extend(body);
+        Ipv4 {
+            protocol: 17,
+            ..IPV4
+        }
+        .wrap(&u)
+    };
+    let mut wlan = vec![0x88, 0x01, 0, 0];
+    wlan.extend([0; 20]); // duration, three addresses, sequence control
+    wlan.extend([0, 0, 0xaa, 0xaa, 3, 0, 0, 0, 8, 0]); // QoS control, LLC/SNAP
+    wlan.extend(&inner);
+    let erspan2 = [&[0x10, 0x01, 0, 0, 0, 0, 0, 0][..], &inner_eth].concat();
+    let vxlan = [&[8, 0, 0, 0, 0, 0, 1, 0][..], &inner_eth].concat();
+    let geneve = [&[0, 0, 0x65, 0x58, 0, 0, 1, 0][..], &inner_eth].concat();
+    let mut gtp = vec![0x30, 0xff];
+    gtp.extend((inner.len() as u16).to_be_bytes());
+    gtp.extend([0, 0, 0, 1]);
+    gtp.extend(&inner);
+    let tunnelled = [
+        gre(0x6558, 0, &[], &inner_eth),
+        gre(0x8200, 0, &[], &wlan),
+        gre(0x88be, 0x10, &[0, 0, 0, 1], &erspan2),
+        udp(50000, 4789, &vxlan),
+        udp(50000, 6081, &geneve),
+        udp(2152, 2152, &gtp),
+    ];
+    for (i, frame) in tunnelled.iter().enumerate() {
+        let frame = ether(&[], 0x0800, frame);
+        let t = tcp_of(decode_frame(ETHERNET, &frame));
+        assert_eq!(t.src, ip("172.16.0.1"), "tunnel {i}");
+        assert!(!t.packet.is(info::TRAILER), "tunnel {i}");
+        // Cut or corrupted anywhere: no panic.
+        for at in 0..frame.len() {
+            let _ = decode_frame(ETHERNET, &frame[..at]);
+            for value in [0x00, 0x01, 0x3f, 0xff] {
+                let mut bad = frame.clone();
+                bad[at] = value;
+                let _ = decode_frame(ETHERNET, &bad);
+            }
+        }
+    }
+    let teredo = [&[0u8; 8][..], &ipv6_template().wrap(&TCP.bytes())].concat();
+    let over_teredo = udp(3544, 50000, &teredo);
+    let t = tcp_of(decode_frame(RAW, &over_teredo));
+    assert_eq!(t.src, ip("2001:db8::1"));
+    // An inner header cut before the window: no stream in Wireshark either.
+    let cut = udp(50000, 4789, &vxlan[..8 + 14 + 20 + 10]);
+    assert!(matches!(decode_frame(RAW, &cut), Decoded::Malformed(_)));
+    // Plain UDP on other ports stays UDP.
+    assert!(matches!(
+        decode_frame(RAW, &udp(50000, 4790, &vxlan)),
+        Decoded::NonTcp
+    ));
+}
