@@ -9,7 +9,8 @@ use std::net::IpAddr;
 use std::path::Path;
 use twincap_parser::decode::{decode_frame_with_orig_len, Decoded};
 use twincap_parser::Capture;
-pub fn read(path: &Path) -> Option<Capture> {
+/// Every record: link type, captured bytes, original length.
+pub fn frames(path: &Path) -> Option<Vec<(u32, Vec<u8>, u32)>> {
     let mut bytes = std::fs::read(path).ok()?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut plain = Vec::new();
@@ -47,6 +48,11 @@ pub fn read(path: &Path) -> Option<Capture> {
     } else {
         frames = pcap(&bytes)?;
     }
+    Some(frames)
+}
+
+pub fn read(path: &Path) -> Option<Capture> {
+    let frames = frames(path)?;
     let mut cap = Capture {
         path: path.to_path_buf(),
         ..Capture::default()
