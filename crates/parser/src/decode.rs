@@ -190,7 +190,10 @@ fn ipv4<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decod
     }
     let fields = IpFields {
         src: IpAddr::V4(Ipv4Addr::from(header.source())),
-        dst: IpAddr::V4(Ipv4Addr::from(header.destination())),
+        dst: IpAddr::V4(
+            source_route_destination(header.options())
+                .unwrap_or(Ipv4Addr::from(header.destination())),
+        ),
         ipv6: false,
         df: header.dont_fragment(),
         ip_id: header.identification(),
@@ -202,6 +205,36 @@ fn ipv4<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decod
     let payload = &bytes[header_len..end];
     let reported = datagram_len - header_len;
     transport(header.protocol(), payload, reported, &fields, &frame, depth)
+}
+
+/// The final destination of a loose or strict source route option (RFC 791),
+/// which Wireshark takes as the packet's destination address
+/// (packet-ip.c, `get_dst_offset`), with its checks.
+fn source_route_destination(options: &[u8]) -> Option<Ipv4Addr> {
+    let mut at = 0;
+    while at < options.len() {
+        let kind = options[at];
+        match kind {
+            0 => return None,
+            1 => at += 1,
+            _ => {
+                let len = *options.get(at + 1)? as usize;
+                if len < 2 || at + len > options.len() {
+                    return None;
+                }
+                if kind == 131 || kind == 137 {
+                    let pointer = *options.get(at + 2)? as usize;
+                    if pointer < 4 || pointer & 3 != 0 || pointer > len || len < 7 {
+                        return None;
+                    }
+                    let last = options.get(at + len - 4..at + len)?;
+                    return Some(Ipv4Addr::new(last[0], last[1], last[2], last[3]));
+                }
+                at += len;
+            }
+        }
+    }
+    None
 }
 
 fn ipv6<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decoded<'a> {

@@ -1001,3 +1001,24 @@ fn gre_and_udp_tunnels_lead_to_the_inner_tcp() {
         Decoded::NonTcp
     ));
 }
+
+#[test]
+fn source_route_gives_the_final_destination() {
+    // Loose source route (131) via 192.0.2.7 to 198.51.100.9: Wireshark's
+    // ip.dst (and the conversation) is the route's last address.
+    let v4 = Ipv4 {
+        options: vec![1, 131, 11, 4, 192, 0, 2, 7, 198, 51, 100, 9],
+        ..IPV4
+    };
+    let frame = v4.wrap(&TCP.bytes());
+    let t = tcp_of(decode_frame(RAW, &frame));
+    assert_eq!((t.src, t.dst), (ip("10.0.0.1"), ip("198.51.100.9")));
+    assert_eq!((t.packet.sport, t.packet.ip_len), (40000, 52));
+    // A pointer out of range: the header's destination stands.
+    let bad = Ipv4 {
+        options: vec![1, 131, 11, 2, 192, 0, 2, 7, 198, 51, 100, 9],
+        ..IPV4
+    };
+    let frame = bad.wrap(&TCP.bytes());
+    assert_eq!(tcp_of(decode_frame(RAW, &frame)).dst, ip("10.0.0.2"));
+}
