@@ -1,6 +1,7 @@
 //! Link layers, down to the first IP header: Ethernet (802.1Q/802.1ad tag
-//! stacks, PPPoE sessions, MPLS, LLC/SNAP), Linux cooked SLL and SLL2, raw IP,
-//! BSD null/loopback and OpenBSD LOOP; and GRE, which is a link layer inside
+//! stacks, 802.1ah, PPPoE sessions, MPLS, LLC/SNAP), Linux cooked SLL and
+//! SLL2, raw IP, BSD null/loopback and OpenBSD LOOP, enc and pflog, PPP,
+//! Cisco HDLC, 802.11 (plain and radiotap); and GRE, which is a link layer inside
 //! IP, and the UDP tunnels Wireshark decodes by port (VXLAN, Geneve, GTP-U,
 //! Teredo). `etherparse` has no SLL2, null or PPPoE, and its VLAN support stops at
 //! two tags, so these few fixed layouts are read by hand.
@@ -19,6 +20,15 @@ pub mod linktype {
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
     pub const LINUX_SLL2: u32 = 276;
+    pub const PPP: u32 = 9;
+    pub const PPP_HDLC: u32 = 50;
+    pub const C_HDLC: u32 = 104;
+    pub const IEEE802_11: u32 = 105;
+    /// OpenBSD IPsec enc(4).
+    pub const ENC: u32 = 109;
+    /// OpenBSD pf log.
+    pub const PFLOG: u32 = 117;
+    pub const IEEE802_11_RADIOTAP: u32 = 127;
 }
 
 /// Ethertypes the decoder follows.
@@ -32,6 +42,8 @@ mod ethertype {
     pub const QINQ_OLD_2: u16 = 0x9200;
     pub const QINQ_OLD_3: u16 = 0x9300;
     pub const PPPOE_SESSION: u16 = 0x8864;
+    /// 802.1ah provider backbone bridging (MAC-in-MAC).
+    pub const PBB: u16 = 0x88e7;
     pub const MPLS: u16 = 0x8847;
     pub const MPLS_MULTICAST: u16 = 0x8848;
     /// Largest value that is an 802.3 length rather than an ethertype.
@@ -121,6 +133,63 @@ pub fn network_layer<'a>(link_type: u32, data: &'a [u8], link: &mut LinkInfo) ->
                 &data[4..],
             )
         }
+        linktype::PPP | linktype::PPP_HDLC => {
+            // RFC 1661/1662: optional address and control bytes (FF 03),
+            // then the protocol, 1 byte when compressed.
+            let rest = match data {
+                [0xff, 0x03, rest @ ..] => rest,
+                rest => rest,
+            };
+            match rest {
+                [0x00, 0x21, ip @ ..]
+                | [0x21, ip @ ..]
+                | [0x00, 0x57, ip @ ..]
+                | [0x57, ip @ ..] => Network::Ip(ip),
+                [] | [_] => Network::Malformed("frame shorter than a PPP header"),
+                _ => Network::Other,
+            }
+        }
+        linktype::C_HDLC => {
+            // Cisco HDLC: address, control, then an ethertype.
+            if data.len() < 4 {
+                return Network::Malformed("frame shorter than a Cisco HDLC header");
+            }
+            by_ethertype(be16(data, 2), &data[4..], link)
+        }
+        linktype::IEEE802_11 => ieee80211_payload(data, link),
+        linktype::IEEE802_11_RADIOTAP => {
+            // The radiotap header says its own length (little-endian).
+            if data.len() < 4 {
+                return Network::Malformed("frame shorter than a radiotap header");
+            }
+            let header_len = u16::from_le_bytes([data[2], data[3]]) as usize;
+            match data.get(header_len..) {
+                Some(frame) => ieee80211_payload(frame, link),
+                None => Network::Malformed("radiotap header longer than the frame"),
+            }
+        }
+        linktype::ENC => {
+            // Address family (host order), SPI, flags.
+            if data.len() < 12 {
+                return Network::Malformed("frame shorter than an enc header");
+            }
+            let mut family = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+            if family & 0xffff == 0 {
+                family = family.swap_bytes();
+            }
+            by_address_family(family, &data[12..])
+        }
+        linktype::PFLOG => {
+            // Header length (word-aligned), then the address family.
+            let (Some(&len), Some(&family)) = (data.first(), data.get(1)) else {
+                return Network::Malformed("frame shorter than a pflog header");
+            };
+            let header_len = (len as usize + 3) & !3;
+            match data.get(header_len..) {
+                Some(rest) if header_len >= 4 => by_address_family(family as u32, rest),
+                _ => Network::Malformed("pflog header longer than the frame"),
+            }
+        }
         _ => Network::Unsupported,
     }
 }
@@ -156,6 +225,14 @@ pub(crate) fn by_ethertype<'a>(
                 link.vlan.get_or_insert(be16(rest, 0) & 0x0fff);
                 kind = be16(rest, 2);
                 rest = &rest[4..];
+            }
+            ethertype::PBB => {
+                // 802.1ah: I-TAG, then the customer's MAC addresses and type.
+                if rest.len() < 18 {
+                    return Network::Malformed("frame ends inside an 802.1ah header");
+                }
+                kind = be16(rest, 16);
+                rest = &rest[18..];
             }
             ethertype::PPPOE_SESSION => {
                 // RFC 2516: version/type, code, session id, length; then the

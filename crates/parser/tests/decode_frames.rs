@@ -1022,3 +1022,42 @@ fn source_route_gives_the_final_destination() {
     let frame = bad.wrap(&TCP.bytes());
     assert_eq!(tcp_of(decode_frame(RAW, &frame)).dst, ip("10.0.0.2"));
 }
+
+/// Link types beyond the common ones, each frame checked with tshark 4.0
+/// (which gives it a tcp.stream): the link header in hex, then IPv4/TCP.
+#[test]
+fn other_link_types() {
+    let ip4 = IPV4.wrap(
+        &Tcp {
+            flags: tcp_flags::SYN,
+            ..TCP
+        }
+        .bytes(),
+    );
+    let cases: [(&str, u32, &str); 8] = [
+        ("ppp9", 9, "ff030021"),
+        ("ppp50", 50, "ff030021"),
+        ("chdlc", 104, "0f000800"),
+        ("wlan", 105, "080100000000000000000000000000000000000000000000aaaa030000000800"),
+        ("radiotap", 127, "0000080000000000080100000000000000000000000000000000000000000000aaaa030000000800"),
+        ("enc", 109, "020000000000000000000000"),
+        ("pflog", 117, "3d020000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"),
+        ("pbb", 1, "00000000000000000000000088e7000000000000000000000000000000000800"),
+    ];
+    for (name, link_type, head) in cases {
+        let head: Vec<u8> = (0..head.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&head[i..i + 2], 16).unwrap())
+            .collect();
+        let frame = [&head[..], &ip4].concat();
+        let t = tcp_of(decode_frame(link_type, &frame));
+        assert_eq!(
+            (t.src, t.packet.flags),
+            (ip("10.0.0.1"), tcp_flags::SYN),
+            "{name}"
+        );
+        for cut in 0..frame.len() {
+            let _ = decode_frame(link_type, &frame[..cut]);
+        }
+    }
+}
