@@ -21,6 +21,8 @@ use etherparse::{
 use std::hash::Hasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+#[path = "defrag.rs"]
+pub mod defrag;
 #[path = "link.rs"]
 pub mod link;
 
@@ -100,28 +102,28 @@ const MAX_IP_DEPTH: u8 = 4;
 
 /// What the layers below IP said about the frame.
 #[derive(Clone, Copy, Debug, Default)]
-struct Frame {
+pub(crate) struct Frame {
     /// Outer VLAN id, if the frame was tagged.
-    vlan: Option<u16>,
+    pub(crate) vlan: Option<u16>,
     /// Bytes after the outermost IP datagram.
-    trailer_len: u16,
+    pub(crate) trailer_len: u16,
     /// We are inside the quoted datagram of an ICMP error.
-    in_icmp_error: bool,
+    pub(crate) in_icmp_error: bool,
 }
 
 /// The fields of the IP header just before TCP (the innermost one, as
 /// Wireshark shows it).
 #[derive(Clone, Copy, Debug)]
-struct IpFields {
-    src: IpAddr,
-    dst: IpAddr,
-    ipv6: bool,
-    df: bool,
-    ip_id: u16,
-    ttl: u8,
-    tos: u8,
+pub(crate) struct IpFields {
+    pub(crate) src: IpAddr,
+    pub(crate) dst: IpAddr,
+    pub(crate) ipv6: bool,
+    pub(crate) df: bool,
+    pub(crate) ip_id: u16,
+    pub(crate) ttl: u8,
+    pub(crate) tos: u8,
     /// IPv4 total length, or IPv6 payload length + 40 (after the TSO fix-up).
-    ip_len: u16,
+    pub(crate) ip_len: u16,
 }
 
 /// Dispatch on the IP version nibble. `bytes` runs to the end of what was
@@ -210,7 +212,7 @@ fn ipv4<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decod
 /// The final destination of a loose or strict source route option (RFC 791),
 /// which Wireshark takes as the packet's destination address
 /// (packet-ip.c, `get_dst_offset`), with its checks.
-fn source_route_destination(options: &[u8]) -> Option<Ipv4Addr> {
+pub(crate) fn source_route_destination(options: &[u8]) -> Option<Ipv4Addr> {
     let mut at = 0;
     while at < options.len() {
         let kind = options[at];
@@ -315,7 +317,7 @@ fn ipv6<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decod
 
 /// The protocol after an IP header: TCP, a tunnel, an ICMP error quoting a
 /// datagram, or something that is not TCP.
-fn transport<'a>(
+pub(crate) fn transport<'a>(
     protocol: IpNumber,
     payload: &'a [u8],
     reported: usize,

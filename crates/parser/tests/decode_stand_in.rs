@@ -1,12 +1,14 @@
 //! Test helper, not a test: a minimal reader for pcap and pcapng (plain or
-//! gzip) with the same per-frame steps as `read_capture` (decode, intern
-//! addresses, number frames), used while the real reader is not there.
+//! gzip) and Network Monitor 2.x, with the same per-frame steps as
+//! `read_capture` (decode, reassemble IP fragments, intern addresses, number
+//! frames), used while the real reader is not there.
 #![allow(dead_code)]
 use pcap_file::pcapng::{Block, PcapNgReader};
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::Path;
+use twincap_parser::decode::defrag::Defragmenter;
 use twincap_parser::decode::{decode_frame_with_orig_len, Decoded};
 use twincap_parser::Capture;
 /// Every record: link type, captured bytes, original length.
@@ -58,9 +60,15 @@ pub fn read(path: &Path) -> Option<Capture> {
         ..Capture::default()
     };
     let mut ids: HashMap<IpAddr, u32> = HashMap::new();
+    let mut defrag = Defragmenter::default();
+    let mut datagram = Vec::new();
     for (i, (link, data, orig_len)) in frames.iter().enumerate() {
         cap.stats.frames += 1;
-        if let Decoded::Tcp(t) = decode_frame_with_orig_len(*link, data, *orig_len) {
+        let decoded = match decode_frame_with_orig_len(*link, data, *orig_len) {
+            Decoded::Ipv4Fragment => defrag.push(*link, data, *orig_len, &mut datagram),
+            other => other,
+        };
+        if let Decoded::Tcp(t) = decoded {
             let mut intern = |a: IpAddr| {
                 *ids.entry(a).or_insert_with(|| {
                     cap.addrs.push(a);
