@@ -1,1 +1,224 @@
-//! Two-capture alignment across SNAT. (Placeholder.)
+//! Two-capture alignment across SNAT: `twincap diff CLIENT LB`.
+//!
+//! The steps, each in its own module:
+//!
+//! 1. [`pairing`]: tie client-side connections to LB-side connections by the
+//!    evidence the middle leaves alone (timestamps, seq/ack per direction, IP
+//!    IDs, payload fingerprints), one-to-one, strongest first.
+//! 2. [`align`]: per pair, the middle's sequence offsets, then the sure
+//!    matches (anchors) that give the clock samples and what the middle keeps.
+//! 3. [`clock`]: offset and drift between the capture clocks, from causality.
+//!    The pairing is then redone with times that must agree.
+//! 4. [`align`] again, now with the clock: every packet of every pair, per
+//!    direction; [`events`] names what the path did.
+//!
+//! The result ([`types::DiffResult`]) is plain data for the reporter.
+
+pub mod align;
+pub mod clock;
+pub mod events;
+pub mod pairing;
+pub mod side;
+pub mod types;
+
+pub use side::{Side, SideKind};
+pub use types::*;
+
+use align::{DirPackets, SeqOffsets};
+use clock::ClockSample;
+use rayon::prelude::*;
+
+/// What the user can impose.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiffOptions {
+    /// LB clock minus client clock, seconds (skips the estimate).
+    pub clock_offset_s: Option<f64>,
+    /// LB clock drift, ppm (with `clock_offset_s`).
+    pub clock_drift_ppm: Option<f64>,
+}
+
+/// Clock samples kept per pair and direction (evenly spread).
+const SAMPLES_PER_DIR: usize = 64;
+
+/// A pair with its packets gathered and its sure matches found.
+pub struct Prepared {
+    pub client_stream: u32,
+    pub lb_streams: Vec<u32>,
+    pub offsets: Vec<SeqOffsets>,
+    pub dirs: [DirPackets; 2],
+    /// (sender position, receiver position) per direction.
+    pub anchors: [Vec<(u32, u32)>; 2],
+}
+
+impl Prepared {
+    pub fn new(client: &Side, lb: &Side, client_stream: u32, lb_streams: Vec<u32>) -> Prepared {
+        let c_dirs = client.by_dir(client.conn(client_stream));
+        let offsets: Vec<SeqOffsets> = lb_streams
+            .iter()
+            .map(|&s| align::seq_offsets(client, &c_dirs, lb, &lb.by_dir(lb.conn(s))))
+            .collect();
+        let dirs = align::gather(client, client_stream, lb, &lb_streams, &offsets);
+        let anchors = [align::anchors(&dirs[0]), align::anchors(&dirs[1])];
+        Prepared {
+            client_stream,
+            lb_streams,
+            offsets,
+            dirs,
+            anchors,
+        }
+    }
+
+    /// Clock samples from the anchors, at most `SAMPLES_PER_DIR` per direction.
+    pub fn clock_samples(&self, client: &Side, lb: &Side, out: &mut Vec<ClockSample>) {
+        for d in Dir::BOTH {
+            let a = &self.anchors[d.index()];
+            let step = a.len().div_ceil(SAMPLES_PER_DIR).max(1);
+            for &(s, r) in a.iter().step_by(step) {
+                let (sp, rp) = (
+                    &self.dirs[d.index()].sender[s as usize],
+                    &self.dirs[d.index()].receiver[r as usize],
+                );
+                let (c, l) = match d {
+                    Dir::C2s => (client.packet(sp.index), lb.packet(rp.index)),
+                    Dir::S2c => (client.packet(rp.index), lb.packet(sp.index)),
+                };
+                out.push(ClockSample {
+                    dir: d,
+                    client_ns: c.ts_ns,
+                    lb_ns: l.ts_ns,
+                });
+            }
+        }
+    }
+}
+
+/// Median one-way delay per direction over all samples, on the estimated clock.
+fn global_delays(samples: &[ClockSample], clock: &ClockEstimate) -> [i64; 2] {
+    let mut out = [0i64; 2];
+    for d in Dir::BOTH {
+        let mut v: Vec<i64> = samples
+            .iter()
+            .filter(|s| s.dir == d)
+            .map(|s| match d {
+                Dir::C2s => clock.to_client(s.lb_ns) - s.client_ns,
+                Dir::S2c => s.client_ns - clock.to_client(s.lb_ns),
+            })
+            .collect();
+        if !v.is_empty() {
+            v.sort_unstable();
+            out[d.index()] = v[v.len() / 2];
+        }
+    }
+    out
+}
+
+/// Pair, align and judge two captures.
+pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
+    let client_window = client.window();
+    let lb_window = lb.window();
+    let (n_client, n_lb) = (client.conns.list.len(), lb.conns.list.len());
+
+    // 1. Pairs on evidence alone.
+    let cands = pairing::candidates(&client, &lb);
+    let first = pairing::assign(&cands, n_client, n_lb);
+
+    // 2-3. Clock from the sure matches of those pairs.
+    let mut samples: Vec<ClockSample> = first
+        .par_iter()
+        .map(|(c, _)| {
+            let mut v = Vec::new();
+            Prepared::new(&client, &lb, c.client, vec![c.lb]).clock_samples(&client, &lb, &mut v);
+            v
+        })
+        .flatten()
+        .collect();
+    samples.sort_unstable_by_key(|s| s.client_ns);
+    let clock = match opts.clock_offset_s {
+        Some(off) => ClockEstimate {
+            offset_s: off,
+            drift_ppm: opts.clock_drift_ppm.unwrap_or(0.0),
+            reference_ns: client_window.first_ns,
+            uncertainty_s: 0.0,
+            samples: samples.len(),
+            source: "given",
+        },
+        None => clock::estimate(&samples, client_window.first_ns),
+    };
+    let typical = global_delays(&samples, &clock);
+    drop(samples);
+
+    // Pairs again, now that times must agree.
+    let slack = 2_000_000_000 + (clock.uncertainty_s * 2e9) as i64;
+    let cands: Vec<_> = cands
+        .into_iter()
+        .filter(|c| pairing::times_agree(&client, &lb, c, &clock, slack))
+        .collect();
+    let chosen = pairing::assign(&cands, n_client, n_lb);
+    let mut lb_of_client: Vec<Option<usize>> = vec![None; n_client];
+    let mut lb_taken = vec![false; n_lb];
+    for (i, (c, _)) in chosen.iter().enumerate() {
+        lb_of_client[c.client as usize] = Some(i);
+        lb_taken[c.lb as usize] = true;
+    }
+    // LB connections left over whose strongest candidate is a paired client
+    // connection: the same client connection seen through another NAT mapping.
+    let mut extras: Vec<Vec<u32>> = vec![Vec::new(); chosen.len()];
+    for c in &cands {
+        if lb_taken[c.lb as usize] {
+            continue;
+        }
+        lb_taken[c.lb as usize] = true;
+        if let Some(i) = lb_of_client[c.client as usize] {
+            extras[i].push(c.lb);
+        } else {
+            // Its strongest candidate is unpaired: leave it unmatched.
+        }
+    }
+
+    // 4. Align every pair.
+    let ctx = events::Context {
+        client,
+        lb,
+        clock,
+        typical_delay_ns: typical,
+        client_window,
+        lb_window,
+    };
+    let mut flows: Vec<FlowPair> = chosen
+        .par_iter()
+        .zip(extras.par_iter())
+        .map(|((c, conf), extra)| {
+            let mut streams = vec![c.lb];
+            streams.extend(extra.iter().copied());
+            let prep = Prepared::new(&client, &lb, c.client, streams);
+            events::judge_pair(&ctx, &prep, *conf, &c.votes)
+        })
+        .collect();
+    flows.sort_by_key(|f| f.client.stream);
+
+    let mut client_paired = vec![false; n_client];
+    let mut lb_paired = vec![false; n_lb];
+    for f in &flows {
+        client_paired[f.client.stream as usize] = true;
+        lb_paired[f.lb.stream as usize] = true;
+        for e in &f.lb_extra {
+            lb_paired[e.stream as usize] = true;
+        }
+    }
+    let unmatched_client = (0..n_client as u32)
+        .filter(|&s| !client_paired[s as usize])
+        .map(|s| events::judge_unmatched_client(&ctx, s))
+        .collect();
+    let unmatched_lb = (0..n_lb as u32)
+        .filter(|&s| !lb_paired[s as usize])
+        .map(|s| events::judge_unmatched_lb(&ctx, s))
+        .collect();
+    DiffResult {
+        clock,
+        client_window,
+        lb_window,
+        flows,
+        unmatched_client,
+        unmatched_lb,
+    }
+}

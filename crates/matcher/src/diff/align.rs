@@ -1,0 +1,466 @@
+//! Packet-by-packet alignment of one paired connection, per direction.
+//!
+//! Every packet gets a key in the client's sequence space: its seq and ack
+//! with the middle's per-direction sequence offset taken off (LB side), and
+//! its shape (flags, payload length). A receiver packet can only be a copy of
+//! a sender packet with the same key. Among those (retransmissions share
+//! seq and payload) the copy is told apart by identity (IP ID where the
+//! middle keeps it, TCP timestamps, payload fingerprint) and then by timing:
+//! the sender copy whose one-way delay is closest to the connection's
+//! typical delay, never one sent after the receiver saw it. A second
+//! receiver copy of a sender packet is a duplicate only when it is
+//! byte-for-byte the first copy again (same IP ID, TTL, window, timestamps);
+//! otherwise it was injected.
+//!
+//! Bytes that crossed in other segment boundaries (TSO/GSO split, GRO merge)
+//! are matched by sequence ranges afterwards, so a split is never a loss.
+
+use super::side::{full_payload_hash, shape, Side};
+use super::types::{ClockEstimate, Dir};
+use twincap_parser::{info, tcp_flags, TcpPacket};
+
+/// No packet.
+pub const NONE: u32 = u32::MAX;
+
+/// A packet as the alignment sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Pkt {
+    /// Index into its capture's packets.
+    pub index: u32,
+    /// Which LB connection of the pair it belongs to (0 on the client side).
+    pub slot: u32,
+    /// Seq, ack and shape in the client's sequence space.
+    pub key: (u32, u32, u32),
+}
+
+/// The packets of one direction: sender side and receiver side.
+#[derive(Clone, Debug, Default)]
+pub struct DirPackets {
+    pub sender: Vec<Pkt>,
+    pub receiver: Vec<Pkt>,
+}
+
+/// Which receiver packet is which sender packet, for one direction.
+#[derive(Clone, Debug, Default)]
+pub struct DirAlignment {
+    /// `first_copy[s]`: receiver position of the first copy of sender `s`, or NONE.
+    pub first_copy: Vec<u32>,
+    /// `sender_of[r]`: sender position of receiver `r`, or NONE.
+    pub sender_of: Vec<u32>,
+    /// Sender packets whose bytes crossed in other segment boundaries.
+    pub resegmented_sender: Vec<bool>,
+    /// Receiver packets made of bytes from other segment boundaries.
+    pub resegmented_receiver: Vec<bool>,
+}
+
+/// Per-direction sequence offsets: LB seq minus client seq for the bytes of
+/// that direction.
+pub type SeqOffsets = [u32; 2];
+
+/// The direction of a packet in a connection whose client end is `init`.
+fn dir_of(p: &TcpPacket, init: (u32, u16)) -> Dir {
+    if (p.src, p.sport) == init {
+        Dir::C2s
+    } else {
+        Dir::S2c
+    }
+}
+
+/// A key that names one sent packet whatever the middle did to seq numbers:
+/// its timestamps, else its IP ID, else its payload.
+fn identity(p: &TcpPacket) -> Option<(u8, u64, u32)> {
+    if p.is(info::TIMESTAMPS) && p.ts_val != 0 {
+        Some((0, (p.ts_val as u64) << 32 | p.ts_ecr as u64, shape(p)))
+    } else if let Some(h) = full_payload_hash(p) {
+        Some((1, h, shape(p)))
+    } else if p.ip_id != 0 {
+        Some((2, p.ip_id as u64, shape(p)))
+    } else {
+        None
+    }
+}
+
+/// The most common value.
+fn mode(v: &mut [u32]) -> Option<u32> {
+    v.sort_unstable();
+    let mut best = None;
+    let mut best_n = 0;
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j < v.len() && v[j] == v[i] {
+            j += 1;
+        }
+        if j - i > best_n {
+            best_n = j - i;
+            best = Some(v[i]);
+        }
+        i = j;
+    }
+    best
+}
+
+/// The sequence offsets of one LB connection against its client twin.
+/// From packets with the same identity on both sides; else from the SYN and
+/// SYN-ACK; else none.
+pub fn seq_offsets(
+    client: &Side,
+    c_dirs: &[Vec<u32>; 2],
+    lb: &Side,
+    l_dirs: &[Vec<u32>; 2],
+) -> SeqOffsets {
+    let mut out = [0u32; 2];
+    for d in Dir::BOTH {
+        let mut ids: Vec<((u8, u64, u32), u32)> = c_dirs[d.index()]
+            .iter()
+            .filter_map(|&i| {
+                let p = client.packet(i);
+                identity(p).map(|k| (k, p.seq))
+            })
+            .collect();
+        ids.sort_unstable();
+        let mut diffs = Vec::new();
+        for &i in &l_dirs[d.index()] {
+            let p = lb.packet(i);
+            if let Some(k) = identity(p) {
+                let at = ids.partition_point(|e| e.0 < k);
+                if let Some(e) = ids.get(at) {
+                    if e.0 == k {
+                        diffs.push(p.seq.wrapping_sub(e.1));
+                    }
+                }
+            }
+        }
+        let syn = |side: &Side, list: &Vec<u32>| {
+            list.iter()
+                .map(|&i| side.packet(i))
+                .find(|p| p.has(tcp_flags::SYN))
+                .map(|p| p.seq)
+        };
+        out[d.index()] = match mode(&mut diffs) {
+            Some(m) => m,
+            None => match (syn(client, &c_dirs[d.index()]), syn(lb, &l_dirs[d.index()])) {
+                (Some(c), Some(l)) => l.wrapping_sub(c),
+                _ => 0,
+            },
+        };
+    }
+    out
+}
+
+/// A packet's key in the client's sequence space.
+fn key(p: &TcpPacket, d: Dir, offsets: &SeqOffsets) -> (u32, u32, u32) {
+    let seq = p.seq.wrapping_sub(offsets[d.index()]);
+    let ack = if p.has(tcp_flags::ACK) {
+        p.ack.wrapping_sub(offsets[d.other().index()])
+    } else {
+        0
+    };
+    (seq, ack, shape(p))
+}
+
+/// Gather the packets of a client connection and its LB twin(s), per direction.
+pub fn gather(
+    client: &Side,
+    client_stream: u32,
+    lb: &Side,
+    lb_streams: &[u32],
+    offsets: &[SeqOffsets],
+) -> [DirPackets; 2] {
+    let mut out = [DirPackets::default(), DirPackets::default()];
+    let cc = client.conn(client_stream);
+    let init = client.initiator(cc);
+    let zero = [0u32; 2];
+    for &i in &cc.packets {
+        let p = client.packet(i);
+        let d = dir_of(p, init);
+        let pk = Pkt {
+            index: i,
+            slot: 0,
+            key: key(p, d, &zero),
+        };
+        match d {
+            Dir::C2s => out[0].sender.push(pk),
+            Dir::S2c => out[1].receiver.push(pk),
+        }
+    }
+    for (slot, &s) in lb_streams.iter().enumerate() {
+        let lc = lb.conn(s);
+        let init = lb.initiator(lc);
+        for &i in &lc.packets {
+            let p = lb.packet(i);
+            let d = dir_of(p, init);
+            let pk = Pkt {
+                index: i,
+                slot: slot as u32,
+                key: key(p, d, &offsets[slot]),
+            };
+            match d {
+                Dir::C2s => out[0].receiver.push(pk),
+                Dir::S2c => out[1].sender.push(pk),
+            }
+        }
+    }
+    if lb_streams.len() > 1 {
+        out[0].receiver.sort_by_key(|p| p.index);
+        out[1].sender.sort_by_key(|p| p.index);
+    }
+    out
+}
+
+/// The sender and receiver capture of a direction.
+pub fn sides<'a>(d: Dir, client: &Side<'a>, lb: &Side<'a>) -> (Side<'a>, Side<'a>) {
+    match d {
+        Dir::C2s => (*client, *lb),
+        Dir::S2c => (*lb, *client),
+    }
+}
+
+/// Sender positions sorted by key, for lookups.
+fn sorted_keys(pk: &[Pkt]) -> Vec<((u32, u32, u32), u32)> {
+    let mut v: Vec<_> = pk
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.key, i as u32))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn range<'a>(
+    sorted: &'a [((u32, u32, u32), u32)],
+    k: (u32, u32, u32),
+) -> &'a [((u32, u32, u32), u32)] {
+    let a = sorted.partition_point(|e| e.0 < k);
+    let b = a + sorted[a..].partition_point(|e| e.0 == k);
+    &sorted[a..b]
+}
+
+/// Pairs (sender position, receiver position) whose key occurs exactly once
+/// on each side: sure matches, used for the clock, delays and what the
+/// middle changed.
+pub fn anchors(dp: &DirPackets) -> Vec<(u32, u32)> {
+    let s = sorted_keys(&dp.sender);
+    let r = sorted_keys(&dp.receiver);
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < s.len() && j < r.len() {
+        match s[i].0.cmp(&r[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                let k = s[i].0;
+                let i2 = i + s[i..].iter().take_while(|e| e.0 == k).count();
+                let j2 = j + r[j..].iter().take_while(|e| e.0 == k).count();
+                if i2 - i == 1 && j2 - j == 1 {
+                    out.push((s[i].1, r[j].1));
+                }
+                i = i2;
+                j = j2;
+            }
+        }
+    }
+    out
+}
+
+/// What the alignment of one direction needs to know beyond the packets.
+#[derive(Clone, Copy, Debug)]
+pub struct DirRules {
+    /// The middle keeps the IP ID in this direction: copies must agree on it.
+    pub ip_id_kept: bool,
+    /// The middle keeps TCP timestamps: copies must agree on them.
+    pub ts_kept: bool,
+    /// Typical one-way delay of this connection and direction, ns.
+    pub typical_delay_ns: i64,
+    /// No copy arrives sooner than this after it was sent, ns (may be
+    /// negative: clock uncertainty).
+    pub min_delay_ns: i64,
+}
+
+/// One-way delay of a copy, on the client clock.
+pub fn delay_ns(d: Dir, s: &TcpPacket, r: &TcpPacket, clock: &ClockEstimate) -> i64 {
+    match d {
+        Dir::C2s => clock.to_client(r.ts_ns) - s.ts_ns,
+        Dir::S2c => r.ts_ns - clock.to_client(s.ts_ns),
+    }
+}
+
+/// The sender and receiver copy can be the same sent packet.
+fn same_identity(s: &TcpPacket, r: &TcpPacket, rules: &DirRules) -> bool {
+    if rules.ip_id_kept && s.ip_id != r.ip_id {
+        return false;
+    }
+    if rules.ts_kept
+        && s.is(info::TIMESTAMPS)
+        && r.is(info::TIMESTAMPS)
+        && (s.ts_val != r.ts_val || s.ts_ecr != r.ts_ecr)
+    {
+        return false;
+    }
+    if let (Some(a), Some(b)) = (full_payload_hash(s), full_payload_hash(r)) {
+        if a != b {
+            return false;
+        }
+    }
+    true
+}
+
+/// Two receiver frames hold the same bytes (a duplicate copy).
+pub fn identical(a: &TcpPacket, b: &TcpPacket) -> bool {
+    a.seq == b.seq
+        && a.ack == b.ack
+        && a.flags == b.flags
+        && a.ip_id == b.ip_id
+        && a.ttl == b.ttl
+        && a.win == b.win
+        && a.ip_len == b.ip_len
+        && a.tcp_hdr_len == b.tcp_hdr_len
+        && a.ts_val == b.ts_val
+        && a.ts_ecr == b.ts_ecr
+        && (a.captured_len != b.captured_len || a.payload_hash == b.payload_hash)
+}
+
+/// Align one direction.
+pub fn align(
+    d: Dir,
+    dp: &DirPackets,
+    sender: &Side,
+    receiver: &Side,
+    rules: &DirRules,
+    clock: &ClockEstimate,
+) -> DirAlignment {
+    let sorted = sorted_keys(&dp.sender);
+    let mut first_copy = vec![NONE; dp.sender.len()];
+    let mut sender_of = vec![NONE; dp.receiver.len()];
+    // A duplicate follows straight after its first copy; a choice of an
+    // already-taken sender costs this much.
+    const TAKEN_COST: i64 = 20_000_000;
+    let low = rules.min_delay_ns - 5_000_000;
+    // Costs closer than this are a tie.
+    const FIFO_SLACK: i64 = 2_000_000;
+    let mut viable: Vec<(u32, i64)> = Vec::new();
+    for (rpos, rp) in dp.receiver.iter().enumerate() {
+        let r = receiver.packet(rp.index);
+        let mut best: Option<(i64, u32)> = None;
+        viable.clear();
+        for &(_, spos) in range(&sorted, rp.key) {
+            let s = sender.packet(dp.sender[spos as usize].index);
+            if !same_identity(s, r, rules) {
+                continue;
+            }
+            let delay = delay_ns(d, s, r, clock);
+            if delay < low {
+                continue;
+            }
+            let mut cost = (delay - rules.typical_delay_ns).abs();
+            let fc = first_copy[spos as usize];
+            if fc != NONE {
+                let first = receiver.packet(dp.receiver[fc as usize].index);
+                if !identical(first, r) {
+                    continue;
+                }
+                cost += TAKEN_COST;
+            } else {
+                viable.push((spos, cost));
+            }
+            if best.is_none_or(|(c, _)| cost < c) {
+                best = Some((cost, spos));
+            }
+        }
+        // Copies the timing cannot tell apart (identical RSTs sent together):
+        // assume the path kept their order, the earliest sent arrived first.
+        if let Some((cost, spos)) = best {
+            if first_copy[spos as usize] == NONE {
+                let earliest = viable
+                    .iter()
+                    .filter(|v| v.1 <= cost + FIFO_SLACK)
+                    .map(|v| v.0)
+                    .min()
+                    .unwrap_or(spos);
+                best = Some((cost, earliest));
+            }
+        }
+        if let Some((_, spos)) = best {
+            sender_of[rpos] = spos;
+            if first_copy[spos as usize] == NONE {
+                first_copy[spos as usize] = rpos as u32;
+            }
+        }
+    }
+    let mut out = DirAlignment {
+        resegmented_sender: vec![false; dp.sender.len()],
+        resegmented_receiver: vec![false; dp.receiver.len()],
+        first_copy,
+        sender_of,
+    };
+    resegment(dp, sender, receiver, &mut out);
+    out
+}
+
+/// Match leftover data segments by sequence range: a sender segment whose
+/// bytes all arrived in leftover receiver segments was split (or merged with
+/// neighbours) on the way, and vice versa.
+fn resegment(dp: &DirPackets, sender: &Side, receiver: &Side, al: &mut DirAlignment) {
+    let Some(base) = dp.sender.first().map(|p| p.key.0) else {
+        return;
+    };
+    let data_range = |p: &Pkt, side: &Side| -> Option<(i64, i64)> {
+        let len = side.packet(p.index).payload_len as i64;
+        (len > 0).then(|| {
+            let a = p.key.0.wrapping_sub(base) as i32 as i64;
+            (a, a + len)
+        })
+    };
+    let leftover_s: Vec<(usize, (i64, i64))> = dp
+        .sender
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| al.first_copy[*i] == NONE)
+        .filter_map(|(i, p)| data_range(p, sender).map(|r| (i, r)))
+        .collect();
+    let leftover_r: Vec<(usize, (i64, i64))> = dp
+        .receiver
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| al.sender_of[*i] == NONE)
+        .filter_map(|(i, p)| data_range(p, receiver).map(|r| (i, r)))
+        .collect();
+    if leftover_s.is_empty() || leftover_r.is_empty() {
+        return;
+    }
+    let union = |v: &[(usize, (i64, i64))]| {
+        let mut iv: Vec<(i64, i64)> = v.iter().map(|e| e.1).collect();
+        iv.sort_unstable();
+        let mut out: Vec<(i64, i64)> = Vec::new();
+        for (a, b) in iv {
+            match out.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => out.push((a, b)),
+            }
+        }
+        out
+    };
+    let covered = |u: &[(i64, i64)], (a, b): (i64, i64)| {
+        let i = u.partition_point(|e| e.1 < b);
+        u.get(i).is_some_and(|e| e.0 <= a && b <= e.1)
+    };
+    let us = union(&leftover_s);
+    let ur = union(&leftover_r);
+    // Only segments that are not one-to-one copies of each other.
+    let same_range = |r: (i64, i64), v: &[(usize, (i64, i64))]| v.iter().any(|e| e.1 == r);
+    for &(i, r) in &leftover_s {
+        if covered(&ur, r) && !same_range(r, &leftover_r) {
+            al.resegmented_sender[i] = true;
+        }
+    }
+    for &(i, r) in &leftover_r {
+        if covered(&us, r) && !same_range(r, &leftover_s) {
+            al.resegmented_receiver[i] = true;
+        }
+    }
+}
+
+/// The direction of every packet of a connection, for callers outside.
+pub fn direction(side: &Side, stream: u32, p: &TcpPacket) -> Dir {
+    dir_of(p, side.initiator(side.conn(stream)))
+}

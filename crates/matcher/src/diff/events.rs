@@ -1,0 +1,423 @@
+//! From an alignment to events: lost, reordered, duplicated, injected,
+//! modified, and what only looks lost because it fell outside the other
+//! capture's time window. Definitions are the lab's (`shared/lab/README.md`).
+
+use super::align::{self, DirAlignment, DirRules, NONE};
+use super::pairing::{self, Votes};
+use super::side::{Side, SideKind};
+use super::types::*;
+use super::Prepared;
+use twincap_parser::{info, tcp_flags, TcpPacket};
+
+/// What every judgement needs.
+pub struct Context<'a> {
+    pub client: Side<'a>,
+    pub lb: Side<'a>,
+    pub clock: ClockEstimate,
+    /// Median one-way delay per direction over all pairs (client clock).
+    pub typical_delay_ns: [i64; 2],
+    pub client_window: Window,
+    pub lb_window: Window,
+}
+
+impl Context<'_> {
+    /// The receiver capture's window of a direction, on the client clock.
+    fn receiver_window(&self, d: Dir) -> (i64, i64) {
+        match d {
+            Dir::C2s => (
+                self.clock.to_client(self.lb_window.first_ns),
+                self.clock.to_client(self.lb_window.last_ns),
+            ),
+            Dir::S2c => (self.client_window.first_ns, self.client_window.last_ns),
+        }
+    }
+    fn sender_window(&self, d: Dir) -> (i64, i64) {
+        self.receiver_window(d.other())
+    }
+    /// A packet's time on the client clock.
+    fn client_time(&self, side: SideKind, p: &TcpPacket) -> i64 {
+        match side {
+            SideKind::ClientSide => p.ts_ns,
+            SideKind::LbSide => self.clock.to_client(p.ts_ns),
+        }
+    }
+}
+
+/// Which capture sends in a direction.
+fn sender_kind(d: Dir) -> SideKind {
+    match d {
+        Dir::C2s => SideKind::ClientSide,
+        Dir::S2c => SideKind::LbSide,
+    }
+}
+
+fn receiver_kind(d: Dir) -> SideKind {
+    match d {
+        Dir::C2s => SideKind::LbSide,
+        Dir::S2c => SideKind::ClientSide,
+    }
+}
+
+/// Put a packet on its side of an event.
+fn place(e: &mut Event, side: SideKind, index: u32, p: &TcpPacket) {
+    match side {
+        SideKind::ClientSide => {
+            e.client_frame = Some(p.frame);
+            e.client_time_ns = Some(p.ts_ns);
+            e.client_packet = Some(index);
+        }
+        SideKind::LbSide => {
+            e.lb_frame = Some(p.frame);
+            e.lb_time_ns = Some(p.ts_ns);
+            e.lb_packet = Some(index);
+        }
+    }
+}
+
+fn side<'a>(ctx: &Context<'a>, k: SideKind) -> Side<'a> {
+    match k {
+        SideKind::ClientSide => ctx.client,
+        SideKind::LbSide => ctx.lb,
+    }
+}
+
+/// The rules of one direction, learnt from the pair's sure matches.
+fn rules(ctx: &Context, prep: &Prepared, d: Dir) -> (DirRules, &'static str) {
+    let (snd, rcv) = (side(ctx, sender_kind(d)), side(ctx, receiver_kind(d)));
+    let dp = &prep.dirs[d.index()];
+    let (mut n, mut id_eq, mut rcv_zero, mut snd_zero, mut ts_n, mut ts_eq) = (0, 0, 0, 0, 0, 0);
+    let mut delays = Vec::new();
+    for &(s, r) in &prep.anchors[d.index()] {
+        let sp = snd.packet(dp.sender[s as usize].index);
+        let rp = rcv.packet(dp.receiver[r as usize].index);
+        n += 1;
+        id_eq += (sp.ip_id == rp.ip_id) as u32;
+        rcv_zero += (rp.ip_id == 0) as u32;
+        snd_zero += (sp.ip_id == 0) as u32;
+        if sp.is(info::TIMESTAMPS) && rp.is(info::TIMESTAMPS) {
+            ts_n += 1;
+            ts_eq += (sp.ts_val == rp.ts_val && sp.ts_ecr == rp.ts_ecr) as u32;
+        }
+        delays.push(align::delay_ns(d, sp, rp, &ctx.clock));
+    }
+    let ip_id_kept = n > 0 && id_eq * 10 >= n * 9;
+    let ip_id = if n == 0 {
+        "unknown"
+    } else if ip_id_kept {
+        "kept"
+    } else if rcv_zero == n && snd_zero < n {
+        "zeroed"
+    } else {
+        "rewritten"
+    };
+    let ts_kept = ts_n == 0 || ts_eq * 10 >= ts_n * 9;
+    delays.sort_unstable();
+    let (typical, min) = if delays.is_empty() {
+        let t = ctx.typical_delay_ns[d.index()];
+        (t, t.min(0) - (ctx.clock.uncertainty_s * 2e9) as i64)
+    } else {
+        (delays[delays.len() / 2], delays[0])
+    };
+    let r = DirRules {
+        ip_id_kept,
+        ts_kept,
+        typical_delay_ns: typical,
+        min_delay_ns: min,
+    };
+    (r, ip_id)
+}
+
+/// Judge one paired connection.
+pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes) -> FlowPair {
+    let client_conn = ctx.client.conn(prep.client_stream);
+    let lb_conn = ctx.lb.conn(prep.lb_streams[0]);
+    let client_ref = ctx.client.conn_ref(client_conn);
+    let lb_ref = ctx.lb.conn_ref(lb_conn);
+    let mut nat = NatChange {
+        snat: client_ref.src != lb_ref.src,
+        dnat: client_ref.dst != lb_ref.dst,
+        client_src: client_ref.src.clone(),
+        lb_src: lb_ref.src.clone(),
+        client_dst: client_ref.dst.clone(),
+        lb_dst: lb_ref.dst.clone(),
+        ..NatChange::default()
+    };
+    let mut events = Vec::new();
+    let mut stats = [AlignStats::default(); 2];
+    for d in Dir::BOTH {
+        let (rules, ip_id_word) = rules(ctx, prep, d);
+        nat.ip_id[d.index()] = ip_id_word;
+        let (sk, rk) = (sender_kind(d), receiver_kind(d));
+        let (snd, rcv) = (side(ctx, sk), side(ctx, rk));
+        let dp = &prep.dirs[d.index()];
+        let al = align::align(d, dp, &snd, &rcv, &rules, &ctx.clock);
+        stats[d.index()] = AlignStats {
+            sent: dp.sender.len() as u32,
+            received: dp.receiver.len() as u32,
+            matched: al.first_copy.iter().filter(|&&r| r != NONE).count() as u32
+                + al.resegmented_sender.iter().filter(|&&b| b).count() as u32,
+            resegmented: al.resegmented_sender.iter().filter(|&&b| b).count() as u32,
+        };
+        direction_events(ctx, d, dp, &al, &rules, &mut events);
+        modifications(ctx, prep, d, &al, &mut nat, &mut events);
+    }
+    events.sort_by_key(|e| {
+        (
+            e.client_frame.or(e.lb_frame).unwrap_or(0),
+            e.lb_frame.unwrap_or(0),
+            e.kind,
+        )
+    });
+    FlowPair {
+        client: client_ref,
+        lb: lb_ref,
+        lb_extra: prep.lb_streams[1..]
+            .iter()
+            .map(|&s| ctx.lb.conn_ref(ctx.lb.conn(s)))
+            .collect(),
+        confidence,
+        evidence: pairing::evidence(votes),
+        nat,
+        c2s: stats[0],
+        s2c: stats[1],
+        events,
+    }
+}
+
+/// Lost, duplicated, injected and reordered packets of one direction.
+fn direction_events(
+    ctx: &Context,
+    d: Dir,
+    dp: &align::DirPackets,
+    al: &DirAlignment,
+    rules: &DirRules,
+    out: &mut Vec<Event>,
+) {
+    let (sk, rk) = (sender_kind(d), receiver_kind(d));
+    let (snd, rcv) = (side(ctx, sk), side(ctx, rk));
+    let (rw0, rw1) = ctx.receiver_window(d);
+    let (sw0, sw1) = ctx.sender_window(d);
+    // Lost: no copy, bytes not resegmented, would have arrived in the window.
+    for (s, sp) in dp.sender.iter().enumerate() {
+        if al.first_copy[s] != NONE || al.resegmented_sender[s] {
+            continue;
+        }
+        let p = snd.packet(sp.index);
+        let arrival = ctx.client_time(sk, p) + rules.typical_delay_ns.max(0);
+        let kind = if arrival < rw0 || arrival > rw1 {
+            EventKind::OutsideWindow
+        } else {
+            EventKind::Lost
+        };
+        let mut e = Event::new(kind, d);
+        place(&mut e, sk, sp.index, p);
+        out.push(e);
+    }
+    // Duplicated and injected; reordered on first copies (RFC 4737).
+    let mut extra: Vec<Vec<u32>> = Vec::new();
+    let mut extra_of: Vec<(u32, usize)> = Vec::new();
+    let mut next_expected = 0u32;
+    for (r, rp) in dp.receiver.iter().enumerate() {
+        let s = al.sender_of[r];
+        let p = rcv.packet(rp.index);
+        if s == NONE {
+            if al.resegmented_receiver[r] {
+                continue;
+            }
+            let sent = ctx.client_time(rk, p) - rules.typical_delay_ns.max(0);
+            let kind = if sent < sw0 || sent > sw1 {
+                EventKind::OutsideWindow
+            } else {
+                EventKind::Injected
+            };
+            let mut e = Event::new(kind, d);
+            place(&mut e, rk, rp.index, p);
+            out.push(e);
+            continue;
+        }
+        if al.first_copy[s as usize] != r as u32 {
+            match extra_of.iter().find(|e| e.0 == s) {
+                Some(&(_, i)) => extra[i].push(p.frame),
+                None => {
+                    extra_of.push((s, extra.len()));
+                    extra.push(vec![p.frame]);
+                }
+            }
+            continue;
+        }
+        if s < next_expected {
+            let sp = &dp.sender[s as usize];
+            let mut e = Event::new(EventKind::Reordered, d);
+            place(&mut e, sk, sp.index, snd.packet(sp.index));
+            place(&mut e, rk, rp.index, p);
+            out.push(e);
+        } else {
+            next_expected = s + 1;
+        }
+    }
+    for (s, i) in extra_of {
+        let sp = &dp.sender[s as usize];
+        let rp = &dp.receiver[al.first_copy[s as usize] as usize];
+        let mut e = Event::new(EventKind::Duplicated, d);
+        place(&mut e, sk, sp.index, snd.packet(sp.index));
+        place(&mut e, rk, rp.index, rcv.packet(rp.index));
+        e.extra_frames = std::mem::take(&mut extra[i]);
+        out.push(e);
+    }
+}
+
+/// What the middle changed in one direction: MSS, SACK-permitted, IP ID,
+/// sequence numbers, TTL. One `Modified` event per kind, on the first
+/// affected packet, with the count.
+fn modifications(
+    ctx: &Context,
+    prep: &Prepared,
+    d: Dir,
+    al: &DirAlignment,
+    nat: &mut NatChange,
+    out: &mut Vec<Event>,
+) {
+    let (sk, rk) = (sender_kind(d), receiver_kind(d));
+    let (snd, rcv) = (side(ctx, sk), side(ctx, rk));
+    let dp = &prep.dirs[d.index()];
+    let mut found: Vec<(Modification, Event, u32)> = Vec::new();
+    let note = |m: Modification,
+                s: &align::Pkt,
+                r: &align::Pkt,
+                found: &mut Vec<(Modification, Event, u32)>| {
+        if let Some(f) = found.iter_mut().find(|f| f.0 == m) {
+            f.2 += 1;
+            return;
+        }
+        let mut e = Event::new(EventKind::Modified, d);
+        place(&mut e, sk, s.index, snd.packet(s.index));
+        place(&mut e, rk, r.index, rcv.packet(r.index));
+        e.modification = Some(m);
+        found.push((m, e, 1));
+    };
+    let mut ttl: Vec<u32> = Vec::new();
+    for (s, &r) in al.first_copy.iter().enumerate() {
+        if r == NONE {
+            continue;
+        }
+        let (sp, rp) = (&dp.sender[s], &dp.receiver[r as usize]);
+        let (a, b) = (snd.packet(sp.index), rcv.packet(rp.index));
+        ttl.push((a.ttl as i16 - b.ttl as i16) as u16 as u32);
+        if a.ip_id != b.ip_id {
+            note(Modification::IpId, sp, rp, &mut found);
+        }
+        let seq_shifted = a.seq != b.seq;
+        let ack_shifted = a.has(tcp_flags::ACK) && a.ack != b.ack;
+        if seq_shifted || ack_shifted {
+            note(Modification::SeqOffset, sp, rp, &mut found);
+        }
+        if a.has(tcp_flags::SYN) {
+            if a.is(info::MSS) && b.is(info::MSS) && a.mss != b.mss {
+                let slot = match d {
+                    Dir::C2s => &mut nat.mss_c2s,
+                    Dir::S2c => &mut nat.mss_s2c,
+                };
+                *slot = Some((a.mss, b.mss));
+                note(Modification::MssClamp, sp, rp, &mut found);
+            }
+            if a.is(info::SACK_PERM) && !b.is(info::SACK_PERM) {
+                if !nat.sackperm_stripped.contains(&d) {
+                    nat.sackperm_stripped.push(d);
+                }
+                note(Modification::SackpermStrip, sp, rp, &mut found);
+            }
+        }
+    }
+    // Sequence offsets of the primary LB connection.
+    let off = prep.offsets[0][d.index()];
+    if off != 0 {
+        match d {
+            Dir::C2s => nat.seq_offset_c2s = Some(off),
+            Dir::S2c => nat.seq_offset_s2c = Some(off),
+        }
+    }
+    if let Some(m) = mode_u32(&mut ttl) {
+        nat.ttl_drop[d.index()] = Some(m as u16 as i16);
+    }
+    for (_, mut e, n) in found {
+        e.packets = Some(n);
+        out.push(e);
+    }
+}
+
+fn mode_u32(v: &mut [u32]) -> Option<u32> {
+    v.sort_unstable();
+    let mut best = None;
+    let mut best_n = 0;
+    for g in v.chunk_by(|a, b| a == b) {
+        if g.len() > best_n {
+            best_n = g.len();
+            best = Some(g[0]);
+        }
+    }
+    best
+}
+
+/// A client-side connection with no twin: what it sent is lost (or fell
+/// outside the LB capture's window), what it received was injected.
+pub fn judge_unmatched_client(ctx: &Context, stream: u32) -> Unmatched {
+    let c = ctx.client.conn(stream);
+    let r = ctx.client.conn_ref(c);
+    let dirs = ctx.client.by_dir(c);
+    let mut events = Vec::new();
+    let (lw0, lw1) = ctx.receiver_window(Dir::C2s);
+    let mut inside = false;
+    for d in Dir::BOTH {
+        for &i in &dirs[d.index()] {
+            let p = ctx.client.packet(i);
+            let at = match d {
+                Dir::C2s => p.ts_ns + ctx.typical_delay_ns[0].max(0),
+                Dir::S2c => p.ts_ns - ctx.typical_delay_ns[1].max(0),
+            };
+            let in_window = at >= lw0 && at <= lw1;
+            inside |= in_window;
+            let kind = match (in_window, d) {
+                (false, _) => EventKind::OutsideWindow,
+                (true, Dir::C2s) => EventKind::Lost,
+                (true, Dir::S2c) => EventKind::Injected,
+            };
+            let mut e = Event::new(kind, d);
+            place(&mut e, SideKind::ClientSide, i, p);
+            events.push(e);
+        }
+    }
+    events.sort_by_key(|e| e.client_frame);
+    Unmatched {
+        stream,
+        src: r.src,
+        dst: r.dst,
+        packets: r.packets,
+        reason: if inside {
+            "no twin in the LB capture"
+        } else {
+            "outside the LB capture's time window"
+        },
+        events,
+    }
+}
+
+/// An LB-side connection with no twin: most often another client's.
+pub fn judge_unmatched_lb(ctx: &Context, stream: u32) -> Unmatched {
+    let c = ctx.lb.conn(stream);
+    let r = ctx.lb.conn_ref(c);
+    let (t0, t1) = ctx.lb.span(c);
+    let (t0, t1) = (ctx.clock.to_client(t0), ctx.clock.to_client(t1));
+    let inside = t1 >= ctx.client_window.first_ns && t0 <= ctx.client_window.last_ns;
+    Unmatched {
+        stream,
+        src: r.src,
+        dst: r.dst,
+        packets: r.packets,
+        reason: if inside {
+            "no twin in the client capture (another client's connection)"
+        } else {
+            "outside the client capture's time window"
+        },
+        events: Vec::new(),
+    }
+}

@@ -1,0 +1,255 @@
+//! Which client-side connection is which LB-side connection.
+//!
+//! Ports and addresses are useless across SNAT/DNAT (and the SNAT pool reuses
+//! the same LB-side 4-tuple within seconds), so connections are tied by what
+//! the middle leaves alone: TCP timestamps, sequence and acknowledgment
+//! numbers (per direction, so an ISN shift on one side still leaves the other
+//! side's numbers), IP IDs and payload fingerprints, each together with the
+//! packet's shape (flags and payload length).
+//!
+//! Every connection contributes the keys of its first [`INDEX_PACKETS`]
+//! packets to an index; every packet of the other capture looks its keys up
+//! there. That finds the twin when either capture starts late, and keeps the
+//! index per connection rather than per packet. The votes are weighted per
+//! evidence kind, and pairs are assigned one-to-one, strongest first.
+
+use super::side::{full_payload_hash, shape, Side};
+use super::types::{ClockEstimate, Dir, Evidence};
+use rustc_hash::{FxHashMap, FxHasher};
+use std::hash::{Hash, Hasher};
+use twincap_parser::{info, tcp_flags, TcpPacket};
+
+/// Packets of each connection that go into the index.
+pub const INDEX_PACKETS: usize = 24;
+/// A key found in more connections than this says nothing.
+const MAX_CONNS_PER_KEY: usize = 6;
+/// Evidence kinds, in the order of [`Votes`].
+pub const EVIDENCE: [Evidence; 5] = [
+    Evidence::TcpTimestamps,
+    Evidence::Seq,
+    Evidence::Ack,
+    Evidence::Payload,
+    Evidence::IpId,
+];
+const WEIGHT: [u32; 5] = [3, 2, 2, 2, 1];
+/// Weighted votes a pair needs at least.
+pub const MIN_SCORE: u32 = 3;
+
+/// Matching packets per evidence kind.
+pub type Votes = [u32; 5];
+
+pub fn score(v: &Votes) -> u32 {
+    v.iter().zip(WEIGHT).map(|(n, w)| n * w).sum()
+}
+
+/// A pair has evidence beyond IP IDs (16 bits collide too easily alone).
+fn strong(v: &Votes) -> bool {
+    v[0] + v[1] + v[2] + v[3] > 0
+}
+
+/// The fingerprint keys of one packet: (evidence index, key).
+fn keys(p: &TcpPacket, dir: Dir, out: &mut Vec<(u8, u64)>) {
+    out.clear();
+    let sh = shape(p) as u64 | (dir.index() as u64) << 32;
+    let h = |kind: u8, v: u64| {
+        let mut s = FxHasher::default();
+        (kind, sh, v).hash(&mut s);
+        (kind, s.finish())
+    };
+    if p.is(info::TIMESTAMPS) && p.ts_val != 0 {
+        out.push(h(0, (p.ts_val as u64) << 32 | p.ts_ecr as u64));
+    }
+    out.push(h(1, p.seq as u64));
+    if p.has(tcp_flags::ACK) && p.ack != 0 {
+        out.push(h(2, p.ack as u64));
+    }
+    if let Some(ph) = full_payload_hash(p) {
+        out.push(h(3, ph));
+    }
+    if p.ip_id != 0 {
+        out.push(h(4, p.ip_id as u64));
+    }
+}
+
+/// Sorted (key, evidence, stream) of the first packets of every connection.
+struct Index {
+    entries: Vec<(u64, u8, u32)>,
+}
+
+impl Index {
+    fn build(side: &Side) -> Index {
+        let mut entries = Vec::new();
+        let mut ks = Vec::new();
+        for c in &side.conns.list {
+            let init = side.initiator(c);
+            for &i in c.packets.iter().take(INDEX_PACKETS) {
+                let p = side.packet(i);
+                let d = if (p.src, p.sport) == init {
+                    Dir::C2s
+                } else {
+                    Dir::S2c
+                };
+                keys(p, d, &mut ks);
+                for &(e, k) in &ks {
+                    entries.push((k, e, c.stream));
+                }
+            }
+        }
+        entries.sort_unstable();
+        entries.dedup();
+        // Drop keys that too many connections share.
+        let mut kept = Vec::with_capacity(entries.len());
+        let mut i = 0;
+        while i < entries.len() {
+            let mut j = i;
+            while j < entries.len() && entries[j].0 == entries[i].0 {
+                j += 1;
+            }
+            if j - i <= MAX_CONNS_PER_KEY {
+                kept.extend_from_slice(&entries[i..j]);
+            }
+            i = j;
+        }
+        Index { entries: kept }
+    }
+
+    fn lookup(&self, key: u64) -> &[(u64, u8, u32)] {
+        let start = self.entries.partition_point(|e| e.0 < key);
+        let end = start + self.entries[start..].partition_point(|e| e.0 == key);
+        &self.entries[start..end]
+    }
+}
+
+/// Votes of `query`'s packets for connections in `index`, keyed (query stream, index stream).
+fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32), Votes>) {
+    let mut ks = Vec::new();
+    let mut seen: Vec<(u32, u8)> = Vec::new();
+    for c in &query.conns.list {
+        let init = query.initiator(c);
+        for &i in &c.packets {
+            let p = query.packet(i);
+            let d = if (p.src, p.sport) == init {
+                Dir::C2s
+            } else {
+                Dir::S2c
+            };
+            keys(p, d, &mut ks);
+            seen.clear();
+            for &(_, k) in &ks {
+                for &(_, e, other) in index.lookup(k) {
+                    if seen.contains(&(other, e)) {
+                        continue;
+                    }
+                    seen.push((other, e));
+                    let key = if swap {
+                        (other, c.stream)
+                    } else {
+                        (c.stream, other)
+                    };
+                    votes.entry(key).or_default()[e as usize] += 1;
+                }
+            }
+        }
+    }
+}
+
+/// A candidate pair with its votes.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate {
+    pub client: u32,
+    pub lb: u32,
+    pub votes: Votes,
+    pub score: u32,
+}
+
+/// All (client stream, LB stream) pairs with enough evidence, strongest first.
+pub fn candidates(client: &Side, lb: &Side) -> Vec<Candidate> {
+    let mut votes: FxHashMap<(u32, u32), Votes> = FxHashMap::default();
+    let lb_index = Index::build(lb);
+    vote(client, &lb_index, false, &mut votes);
+    drop(lb_index);
+    let client_index = Index::build(client);
+    vote(lb, &client_index, true, &mut votes);
+    let mut out: Vec<Candidate> = votes
+        .into_iter()
+        .filter(|(_, v)| strong(v) && score(v) >= MIN_SCORE)
+        .map(|((c, l), v)| Candidate {
+            client: c,
+            lb: l,
+            votes: v,
+            score: score(&v),
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then(a.client.cmp(&b.client))
+            .then(a.lb.cmp(&b.lb))
+    });
+    out
+}
+
+/// The two connections' times can belong to one connection: their spans,
+/// on one clock, overlap (with `slack_ns` to spare).
+pub fn times_agree(
+    client: &Side,
+    lb: &Side,
+    c: &Candidate,
+    clock: &ClockEstimate,
+    slack_ns: i64,
+) -> bool {
+    let (c0, c1) = client.span(client.conn(c.client));
+    let (l0, l1) = lb.span(lb.conn(c.lb));
+    let (l0, l1) = (clock.to_client(l0), clock.to_client(l1));
+    c0 <= l1 + slack_ns && l0 <= c1 + slack_ns
+}
+
+/// One-to-one assignment, strongest first. Returns the chosen candidates and
+/// for each a confidence in 0..1.
+pub fn assign(cands: &[Candidate], n_client: usize, n_lb: usize) -> Vec<(Candidate, f64)> {
+    let mut client_taken = vec![false; n_client];
+    let mut lb_taken = vec![false; n_lb];
+    // The best rival score of every connection, for the confidence.
+    let mut best_c = vec![[0u32; 2]; n_client];
+    let mut best_l = vec![[0u32; 2]; n_lb];
+    for c in cands {
+        for (slot, s) in [
+            (&mut best_c[c.client as usize], c.score),
+            (&mut best_l[c.lb as usize], c.score),
+        ] {
+            if s > slot[0] {
+                slot[1] = slot[0];
+                slot[0] = s;
+            } else if s > slot[1] {
+                slot[1] = s;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for c in cands {
+        if client_taken[c.client as usize] || lb_taken[c.lb as usize] {
+            continue;
+        }
+        client_taken[c.client as usize] = true;
+        lb_taken[c.lb as usize] = true;
+        let rival = best_c[c.client as usize][1].max(best_l[c.lb as usize][1]);
+        let s = c.score as f64;
+        let margin = s / (s + rival as f64);
+        let amount = 1.0 - (-s / 8.0).exp();
+        out.push((*c, (margin * amount * 1000.0).round() / 1000.0));
+    }
+    out
+}
+
+/// Evidence kinds that voted, strongest first.
+pub fn evidence(v: &Votes) -> Vec<Evidence> {
+    let mut e: Vec<(u32, Evidence)> = v
+        .iter()
+        .zip(WEIGHT)
+        .zip(EVIDENCE)
+        .filter(|((n, _), _)| **n > 0)
+        .map(|((n, w), e)| (n * w, e))
+        .collect();
+    e.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    e.into_iter().map(|(_, e)| e).collect()
+}

@@ -1,0 +1,120 @@
+//! One capture as the diff sees it: packets, connections, and for each
+//! connection which end is the client (the initiator), so that `c2s` means
+//! the same thing on both sides whatever the NAT did to addresses and ports.
+
+use super::types::{ConnRef, Dir, Window};
+use twincap_parser::{endpoint, tcp_flags, AddrId, Capture, Connection, Connections, TcpPacket};
+
+/// Which capture a packet or connection comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SideKind {
+    ClientSide,
+    LbSide,
+}
+
+/// A capture and its connections, borrowed from the parser.
+#[derive(Clone, Copy)]
+pub struct Side<'a> {
+    pub cap: &'a Capture,
+    pub conns: &'a Connections,
+}
+
+impl<'a> Side<'a> {
+    pub fn new(cap: &'a Capture, conns: &'a Connections) -> Side<'a> {
+        Side { cap, conns }
+    }
+
+    pub fn packet(&self, index: u32) -> &'a TcpPacket {
+        &self.cap.packets[index as usize]
+    }
+
+    pub fn conn(&self, stream: u32) -> &'a Connection {
+        &self.conns.list[stream as usize]
+    }
+
+    /// First and last packet time of the capture.
+    pub fn window(&self) -> Window {
+        let first = self.cap.packets.iter().map(|p| p.ts_ns).min().unwrap_or(0);
+        let last = self.cap.packets.iter().map(|p| p.ts_ns).max().unwrap_or(0);
+        Window {
+            first_ns: first,
+            last_ns: last,
+            first_s: first as f64 / 1e9,
+            last_s: last as f64 / 1e9,
+        }
+    }
+
+    /// The connection's client end: the sender of a SYN, else the receiver of
+    /// a SYN-ACK, else the end with the higher port (ephemeral ports are
+    /// high), else the sender of the first frame.
+    pub fn initiator(&self, c: &Connection) -> (AddrId, u16) {
+        for &i in &c.packets {
+            let p = self.packet(i);
+            let sa = p.flags & (tcp_flags::SYN | tcp_flags::ACK);
+            if sa == tcp_flags::SYN {
+                return (p.src, p.sport);
+            }
+            if sa == tcp_flags::SYN | tcp_flags::ACK {
+                return (p.dst, p.dport);
+            }
+        }
+        if c.b.1 > c.a.1 {
+            c.b
+        } else {
+            c.a
+        }
+    }
+
+    /// The connection's packets split by direction, in frame order.
+    pub fn by_dir(&self, c: &Connection) -> [Vec<u32>; 2] {
+        let init = self.initiator(c);
+        let mut out = [Vec::new(), Vec::new()];
+        for &i in &c.packets {
+            let p = self.packet(i);
+            let d = if (p.src, p.sport) == init {
+                Dir::C2s
+            } else {
+                Dir::S2c
+            };
+            out[d.index()].push(i);
+        }
+        out
+    }
+
+    /// The connection as the report names it: initiator first.
+    pub fn conn_ref(&self, c: &Connection) -> ConnRef {
+        let init = self.initiator(c);
+        let other = if init == c.a { c.b } else { c.a };
+        ConnRef {
+            stream: c.stream,
+            src: endpoint(self.cap.addr(init.0), init.1),
+            dst: endpoint(self.cap.addr(other.0), other.1),
+            packets: c.packets.len() as u32,
+        }
+    }
+
+    /// First and last packet time of a connection.
+    pub fn span(&self, c: &Connection) -> (i64, i64) {
+        let first = c
+            .packets
+            .first()
+            .map(|&i| self.packet(i).ts_ns)
+            .unwrap_or(0);
+        let last = c.packets.last().map(|&i| self.packet(i).ts_ns).unwrap_or(0);
+        (first.min(last), first.max(last))
+    }
+}
+
+/// A payload hash that may be compared with the other side's: only when the
+/// whole payload was captured.
+pub fn full_payload_hash(p: &TcpPacket) -> Option<u64> {
+    (p.payload_len > 0 && p.captured_len == p.payload_len).then_some(p.payload_hash)
+}
+
+/// Flags that a middlebox does not change and that give a packet its shape.
+pub const SHAPE_FLAGS: u16 = tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST | tcp_flags::ACK;
+
+/// Flags and payload length in one number: packets of another shape are never twins.
+pub fn shape(p: &TcpPacket) -> u32 {
+    (p.flags & SHAPE_FLAGS) as u32 | (p.payload_len as u32) << 16
+}
