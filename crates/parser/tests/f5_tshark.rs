@@ -148,3 +148,45 @@ fn handbuilt_trailers_match_tshark() {
     );
     assert_eq!(a.decoded, frames.len());
 }
+
+/// The parser's own frame decoder finds the same trailer bytes
+/// (`TcpPacket::trailer_len` with `info::TRAILER`, via
+/// `f5::packet_trailer`) as the hand-written reader above, on every TCP
+/// frame of the BIG-IP capture.
+#[test]
+fn hackazon_trailers_via_parser_decoder() {
+    use twincap_parser::decode::{decode_frame, Decoded};
+    let pcap = fs::read(root().join("fixtures/corpus/f5adc_hackazon2.pcap")).unwrap();
+    let frames = pcap_frames(&pcap);
+    let mut tcp = 0;
+    for (i, frame) in frames.iter().enumerate() {
+        let Decoded::Tcp(d) = decode_frame(1, frame) else {
+            continue;
+        };
+        tcp += 1;
+        let via_parser = f5::packet_trailer(&d.packet, frame);
+        assert_eq!(via_parser, trailer_of(frame), "frame {}", i + 1);
+        assert!(
+            f5::decode_trailer(via_parser.unwrap()).is_ok(),
+            "frame {}",
+            i + 1
+        );
+    }
+    assert_eq!(tcp, frames.len() - 1);
+}
+
+/// The parser's RST payload side table carries the BIG-IP's reset cause.
+#[test]
+fn rst_payload_via_parser_decoder() {
+    use twincap_parser::decode::{decode_frame, Decoded};
+    let pcap = fs::read(root().join("fixtures/corpus/tcpdump_tcp_rst_data.pcap")).unwrap();
+    let frame = pcap_frames(&pcap)[0];
+    let Decoded::Tcp(d) = decode_frame(1, frame) else {
+        panic!("a TCP frame");
+    };
+    let cause = f5::parse_rst_cause(d.rst_payload.expect("RST with data")).unwrap();
+    assert_eq!(
+        cause.to_string(),
+        "BIG-IP: [0x11c5672:3045] {peer} TCP RST from remote system"
+    );
+}
