@@ -2,4 +2,6 @@
 //! Never recomputes anything; the JSON shapes are versioned contracts
 //! documented in `docs/`.
 
+pub mod analyze;
+pub mod diff;
 pub mod flows;

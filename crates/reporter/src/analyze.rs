@@ -1,0 +1,254 @@
+//! `twincap analyze`: Wireshark's TCP expert flags, per flag and per frame.
+//!
+//! JSON contract `twincap.analyze/1` (docs/json-analyze.md): `schema`,
+//! `file`, `frames[]` (every frame with at least one flag: `frame`,
+//! `stream`, `flags`, and the values Wireshark shows with them), `streams[]`
+//! (connections with at least one flagged frame, with counts per flag) and
+//! `summary[]` (per flag: frames and connections).
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use twincap_matcher::analyze::{Analysis, Flag, Flagged};
+use twincap_parser::{endpoint, Capture, Connections};
+
+pub const SCHEMA: &str = "twincap.analyze/1";
+
+#[derive(Serialize, Debug)]
+pub struct AnalyzeReport {
+    pub schema: &'static str,
+    pub file: String,
+    /// Records in the file, TCP or not.
+    pub total_frames: u32,
+    pub tcp_frames: u32,
+    pub connections: u32,
+    /// Per flag present in the capture, in a fixed order.
+    pub summary: Vec<SummaryRow>,
+    /// Every frame with at least one flag, in frame order.
+    pub frames: Vec<FrameRow>,
+    /// Every connection with at least one flagged frame, in stream order.
+    pub streams: Vec<StreamRow>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct SummaryRow {
+    pub flag: &'static str,
+    /// Frames carrying the flag.
+    pub frames: u32,
+    /// Connections with at least one such frame.
+    pub connections: u32,
+    /// What it means, in a network engineer's terms.
+    pub meaning: &'static str,
+}
+
+#[derive(Serialize, Debug)]
+pub struct FrameRow {
+    pub frame: u32,
+    pub stream: u32,
+    pub flags: Vec<&'static str>,
+    /// Sender and receiver of this frame, `ip:port`.
+    pub src: String,
+    pub dst: String,
+    /// Seconds since the Unix epoch.
+    pub time: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dup_ack_num: Option<u32>,
+    /// The frame this duplicate ACK repeats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dup_ack_of: Option<u32>,
+    /// For a retransmission: the oldest unacknowledged frame of the sender
+    /// (`tcp.analysis.rto_frame`), most likely the one repeated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retransmits_frame: Option<u32>,
+    /// Seconds since that frame (`tcp.analysis.rto`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rto_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_in_flight: Option<u32>,
+    /// The frame this one acknowledges (`tcp.analysis.acks_frame`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acks_frame: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack_rtt_s: Option<f64>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct StreamRow {
+    pub stream: u32,
+    /// The endpoint that sent the connection's first frame, and the other.
+    pub src: String,
+    pub dst: String,
+    pub packets: u32,
+    pub flagged_frames: u32,
+    /// Frames per flag (only flags present).
+    pub counts: IndexMap<&'static str, u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_rtt_s: Option<f64>,
+}
+
+fn secs(ns: i64) -> f64 {
+    ns as f64 / 1e9
+}
+
+impl AnalyzeReport {
+    pub fn build(cap: &Capture, conns: &Connections, analysis: &Analysis) -> AnalyzeReport {
+        let totals = analysis.totals();
+        let summary = Flag::ALL
+            .into_iter()
+            .filter(|f| totals[*f as usize] > 0)
+            .map(|f| SummaryRow {
+                flag: f.name(),
+                frames: totals[f as usize],
+                connections: analysis.connections_with(f) as u32,
+                meaning: f.meaning(),
+            })
+            .collect();
+        let frames = analysis
+            .flagged()
+            .iter()
+            .map(|f| frame_row(cap, f))
+            .collect();
+        let streams = analysis
+            .streams()
+            .iter()
+            .filter(|s| s.flagged_frames > 0)
+            .map(|s| {
+                let c = &conns.list[s.stream as usize];
+                StreamRow {
+                    stream: s.stream,
+                    src: endpoint(cap.addr(c.a.0), c.a.1),
+                    dst: endpoint(cap.addr(c.b.0), c.b.1),
+                    packets: c.packets.len() as u32,
+                    flagged_frames: s.flagged_frames,
+                    counts: Flag::ALL
+                        .into_iter()
+                        .filter(|f| s.count(*f) > 0)
+                        .map(|f| (f.name(), s.count(f)))
+                        .collect(),
+                    initial_rtt_s: s.initial_rtt_ns.map(secs),
+                }
+            })
+            .collect();
+        AnalyzeReport {
+            schema: SCHEMA,
+            file: cap.path.display().to_string(),
+            total_frames: cap.frames(),
+            tcp_frames: cap.packets.len() as u32,
+            connections: conns.list.len() as u32,
+            summary,
+            frames,
+            streams,
+        }
+    }
+}
+
+fn frame_row(cap: &Capture, f: &Flagged) -> FrameRow {
+    let p = &cap.packets[f.packet as usize];
+    let v = &f.values;
+    let nonzero = |x: u32| (x != 0).then_some(x);
+    let retransmitted = f.flags.contains(Flag::Retransmission) && v.rto_ns != 0;
+    FrameRow {
+        frame: f.frame,
+        stream: f.stream,
+        flags: f.flags.names(),
+        src: endpoint(cap.addr(p.src), p.sport),
+        dst: endpoint(cap.addr(p.dst), p.dport),
+        time: secs(p.ts_ns),
+        dup_ack_num: nonzero(v.dup_ack_num),
+        dup_ack_of: (v.dup_ack_num != 0).then_some(v.dup_ack_of),
+        retransmits_frame: retransmitted.then_some(v.rto_frame),
+        rto_s: retransmitted.then_some(secs(v.rto_ns)),
+        bytes_in_flight: nonzero(v.bytes_in_flight),
+        acks_frame: nonzero(v.acks_frame),
+        ack_rtt_s: (v.acks_frame != 0 && v.ack_rtt_ns != 0).then_some(secs(v.ack_rtt_ns)),
+    }
+}
+
+pub fn to_json(r: &AnalyzeReport) -> String {
+    let mut s = serde_json::to_string_pretty(r).expect("analyze report serializes");
+    s.push('\n');
+    s
+}
+
+pub fn to_yaml(r: &AnalyzeReport) -> String {
+    serde_yaml_ng::to_string(r).expect("analyze report serializes")
+}
+
+/// Like Wireshark's Expert Info: a summary per flag, then per connection
+/// its flagged frames.
+pub fn to_text(r: &AnalyzeReport) -> String {
+    let flagged_conns = r.streams.len();
+    let mut out = format!(
+        "{}: {} frames, {} TCP, {} connections; {} frames flagged in {} connections\n",
+        r.file,
+        r.total_frames,
+        r.tcp_frames,
+        r.connections,
+        r.frames.len(),
+        flagged_conns
+    );
+    if r.frames.is_empty() {
+        out.push_str("\nNo TCP expert flags: Wireshark's TCP analysis finds nothing to report.\n");
+        return out;
+    }
+    out.push_str("\nFlags (Wireshark's tcp.analysis.*):\n\n");
+    let rows: Vec<[String; 4]> = r
+        .summary
+        .iter()
+        .map(|s| {
+            [
+                s.flag.to_string(),
+                s.frames.to_string(),
+                s.connections.to_string(),
+                s.meaning.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&crate::flows::table(
+        &["flag", "frames", "connections", "meaning"],
+        &rows,
+    ));
+
+    out.push_str("\nFlagged frames per connection:\n");
+    // Frames are in frame order; group them by stream, in stream order.
+    let mut by_stream: IndexMap<u32, Vec<&FrameRow>> =
+        r.streams.iter().map(|s| (s.stream, Vec::new())).collect();
+    for f in &r.frames {
+        by_stream.entry(f.stream).or_default().push(f);
+    }
+    for s in &r.streams {
+        out.push_str(&format!(
+            "\nstream {}  {} -> {}  ({} packets, {} flagged)\n",
+            s.stream, s.src, s.dst, s.packets, s.flagged_frames
+        ));
+        for f in &by_stream[&s.stream] {
+            let dir = if f.src == s.src { "->" } else { "<-" };
+            let mut line = format!("  frame {:<8} {}  {}", f.frame, dir, f.flags.join(", "));
+            let notes = notes(f);
+            if !notes.is_empty() {
+                line.push_str(&format!("  ({})", notes.join("; ")));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The values worth a word next to a flagged frame.
+fn notes(f: &FrameRow) -> Vec<String> {
+    let mut n = Vec::new();
+    if let (Some(num), Some(of)) = (f.dup_ack_num, f.dup_ack_of) {
+        n.push(format!("dup ACK #{num} of frame {of}"));
+    }
+    if let Some(of) = f.retransmits_frame {
+        let after = f
+            .rto_s
+            .map(|s| format!(", {:.3} s later", s))
+            .unwrap_or_default();
+        n.push(format!("repeats frame {of}{after}"));
+    }
+    if let Some(b) = f.bytes_in_flight {
+        n.push(format!("{b} bytes in flight"));
+    }
+    n
+}
