@@ -1,8 +1,11 @@
-//! `twincap diff CLIENT LB` (placeholder until the matcher lands).
+//! `twincap diff CLIENT LB`: read both captures, pair and align them across
+//! the SNAT (`twincap_matcher::diff`), write the report.
 
-use crate::{Failure, Format};
+use crate::{emit, load, Failure, Format};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use twincap_matcher::diff::{self, DiffOptions, Side};
+use twincap_reporter::diff as report;
 
 #[derive(clap::Args)]
 pub struct DiffArgs {
@@ -15,15 +18,50 @@ pub struct DiffArgs {
     /// Write the report to this file instead of stdout.
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
-    /// Seconds to add to the LB capture's clock to put it on the client's
-    /// (overrides the estimate).
+    /// How many seconds the LB capture's clock is ahead of the client's
+    /// (negative: behind). Overrides the estimate; the same quantity as the
+    /// reported clock.offset_s.
     #[arg(long, allow_hyphen_values = true)]
     pub clock_offset: Option<f64>,
+    /// Drift of the LB clock against the client's, ppm (with --clock-offset).
+    #[arg(long, allow_hyphen_values = true, requires = "clock_offset")]
+    pub clock_drift_ppm: Option<f64>,
     /// No progress bar on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }
 
-pub fn run(_args: &DiffArgs) -> Result<ExitCode, Failure> {
-    Err(Failure("diff is not implemented yet".into()))
+pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
+    let client = load(&args.client)?;
+    let lb = load(&args.lb)?;
+    let client_conns = twincap_parser::conn::split(&client);
+    let lb_conns = twincap_parser::conn::split(&lb);
+    let opts = DiffOptions {
+        clock_offset_s: args.clock_offset,
+        clock_drift_ppm: args.clock_drift_ppm,
+    };
+    let result = diff::diff(
+        Side::new(&client, &client_conns),
+        Side::new(&lb, &lb_conns),
+        &opts,
+    );
+    let rep = report::DiffReport::build(
+        &result,
+        &client,
+        client_conns.list.len(),
+        &lb,
+        lb_conns.list.len(),
+    );
+    let text = match args.format {
+        Format::Text => report::to_text(&rep),
+        Format::Json => report::to_json(&rep),
+        Format::Yaml => report::to_yaml(&rep),
+        other => {
+            return Err(Failure(format!(
+                "diff cannot write {other:?} yet: use text, json or yaml"
+            )))
+        }
+    };
+    emit(&text, args.output.as_deref())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,10 @@ use diff_support::*;
 use std::path::PathBuf;
 
 fn datasets() -> Vec<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lab");
+    // TWINCAP_LAB_ROOT: score another directory of datasets (e.g. fresh lab runs).
+    let root = std::env::var("TWINCAP_LAB_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lab"));
     let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))

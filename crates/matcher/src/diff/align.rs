@@ -332,10 +332,23 @@ pub fn align(
     let sorted = sorted_keys(&dp.sender);
     let mut first_copy = vec![NONE; dp.sender.len()];
     let mut sender_of = vec![NONE; dp.receiver.len()];
-    // A duplicate follows straight after its first copy; a choice of an
-    // already-taken sender costs this much.
-    const TAKEN_COST: i64 = 20_000_000;
+    // How many later receiver packets share each receiver packet's key.
+    let mut later_same = vec![0u32; dp.receiver.len()];
+    for g in sorted_keys(&dp.receiver).chunk_by(|a, b| a.0 == b.0) {
+        for (rank, e) in g.iter().enumerate() {
+            later_same[e.1 as usize] = (g.len() - rank - 1) as u32;
+        }
+    }
     let low = rules.min_delay_ns - 5_000_000;
+    // A duplicate costs its gap to the first copy (the middle sends the
+    // second copy straight after the first) plus this bias toward a fresh
+    // sender packet: when the sender sent several identical packets (RSTs
+    // from a closed socket, ACKs whose IP ID the middle zeroed), one copy
+    // each is the likelier story than one duplicated and one lost.
+    const DUP_BIAS: i64 = 50_000_000;
+    // The delay of the latest one-to-one match: delays drift slowly, so the
+    // sender copy whose delay is closest to it is the likely one.
+    let mut recent_delay = rules.typical_delay_ns;
     // Costs closer than this are a tie.
     const FIFO_SLACK: i64 = 2_000_000;
     let mut viable: Vec<(u32, i64)> = Vec::new();
@@ -352,25 +365,27 @@ pub fn align(
             if delay < low {
                 continue;
             }
-            let mut cost = (delay - rules.typical_delay_ns).abs();
             let fc = first_copy[spos as usize];
-            if fc != NONE {
+            let cost = if fc != NONE {
                 let first = receiver.packet(dp.receiver[fc as usize].index);
                 if !identical(first, r) {
                     continue;
                 }
-                cost += TAKEN_COST;
+                (r.ts_ns - first.ts_ns).abs() + DUP_BIAS
             } else {
-                viable.push((spos, cost));
-            }
+                let c = (delay - recent_delay).abs();
+                viable.push((spos, c));
+                c
+            };
             if best.is_none_or(|(c, _)| cost < c) {
                 best = Some((cost, spos));
             }
         }
-        // Copies the timing cannot tell apart (identical RSTs sent together):
-        // assume the path kept their order, the earliest sent arrived first.
+        // Copies the timing cannot tell apart (identical RSTs sent together)
+        // with more copies of the same key still to come: assume the path
+        // kept their order, the earliest sent arrived first.
         if let Some((cost, spos)) = best {
-            if first_copy[spos as usize] == NONE {
+            if first_copy[spos as usize] == NONE && later_same[rpos] > 0 {
                 let earliest = viable
                     .iter()
                     .filter(|v| v.1 <= cost + FIFO_SLACK)
@@ -384,6 +399,8 @@ pub fn align(
             sender_of[rpos] = spos;
             if first_copy[spos as usize] == NONE {
                 first_copy[spos as usize] = rpos as u32;
+                let s = sender.packet(dp.sender[spos as usize].index);
+                recent_delay = delay_ns(d, s, r, clock);
             }
         }
     }

@@ -6,6 +6,7 @@ use super::align::{self, DirAlignment, DirRules, NONE};
 use super::pairing::{self, Votes};
 use super::side::{Side, SideKind};
 use super::types::*;
+use super::window::Bounds;
 use super::Prepared;
 use twincap_parser::{info, tcp_flags, TcpPacket};
 
@@ -18,20 +19,20 @@ pub struct Context<'a> {
     pub typical_delay_ns: [i64; 2],
     pub client_window: Window,
     pub lb_window: Window,
+    /// When each capture ran, on the client clock (open where unproven).
+    pub client_bounds: Bounds,
+    pub lb_bounds: Bounds,
 }
 
 impl Context<'_> {
     /// The receiver capture's window of a direction, on the client clock.
-    fn receiver_window(&self, d: Dir) -> (i64, i64) {
+    fn receiver_window(&self, d: Dir) -> Bounds {
         match d {
-            Dir::C2s => (
-                self.clock.to_client(self.lb_window.first_ns),
-                self.clock.to_client(self.lb_window.last_ns),
-            ),
-            Dir::S2c => (self.client_window.first_ns, self.client_window.last_ns),
+            Dir::C2s => self.lb_bounds,
+            Dir::S2c => self.client_bounds,
         }
     }
-    fn sender_window(&self, d: Dir) -> (i64, i64) {
+    fn sender_window(&self, d: Dir) -> Bounds {
         self.receiver_window(d.other())
     }
     /// A packet's time on the client clock.
@@ -195,8 +196,8 @@ fn direction_events(
 ) {
     let (sk, rk) = (sender_kind(d), receiver_kind(d));
     let (snd, rcv) = (side(ctx, sk), side(ctx, rk));
-    let (rw0, rw1) = ctx.receiver_window(d);
-    let (sw0, sw1) = ctx.sender_window(d);
+    let rw = ctx.receiver_window(d);
+    let sw = ctx.sender_window(d);
     // Lost: no copy, bytes not resegmented, would have arrived in the window.
     for (s, sp) in dp.sender.iter().enumerate() {
         if al.first_copy[s] != NONE || al.resegmented_sender[s] {
@@ -204,7 +205,7 @@ fn direction_events(
         }
         let p = snd.packet(sp.index);
         let arrival = ctx.client_time(sk, p) + rules.typical_delay_ns.max(0);
-        let kind = if arrival < rw0 || arrival > rw1 {
+        let kind = if !rw.contains(arrival) {
             EventKind::OutsideWindow
         } else {
             EventKind::Lost
@@ -225,7 +226,7 @@ fn direction_events(
                 continue;
             }
             let sent = ctx.client_time(rk, p) - rules.typical_delay_ns.max(0);
-            let kind = if sent < sw0 || sent > sw1 {
+            let kind = if !sw.contains(sent) {
                 EventKind::OutsideWindow
             } else {
                 EventKind::Injected
@@ -365,7 +366,7 @@ pub fn judge_unmatched_client(ctx: &Context, stream: u32) -> Unmatched {
     let r = ctx.client.conn_ref(c);
     let dirs = ctx.client.by_dir(c);
     let mut events = Vec::new();
-    let (lw0, lw1) = ctx.receiver_window(Dir::C2s);
+    let lw = ctx.receiver_window(Dir::C2s);
     let mut inside = false;
     for d in Dir::BOTH {
         for &i in &dirs[d.index()] {
@@ -374,7 +375,7 @@ pub fn judge_unmatched_client(ctx: &Context, stream: u32) -> Unmatched {
                 Dir::C2s => p.ts_ns + ctx.typical_delay_ns[0].max(0),
                 Dir::S2c => p.ts_ns - ctx.typical_delay_ns[1].max(0),
             };
-            let in_window = at >= lw0 && at <= lw1;
+            let in_window = lw.contains(at);
             inside |= in_window;
             let kind = match (in_window, d) {
                 (false, _) => EventKind::OutsideWindow,
@@ -407,7 +408,8 @@ pub fn judge_unmatched_lb(ctx: &Context, stream: u32) -> Unmatched {
     let r = ctx.lb.conn_ref(c);
     let (t0, t1) = ctx.lb.span(c);
     let (t0, t1) = (ctx.clock.to_client(t0), ctx.clock.to_client(t1));
-    let inside = t1 >= ctx.client_window.first_ns && t0 <= ctx.client_window.last_ns;
+    let inside = t1 >= ctx.client_window.first_ns.max(ctx.client_bounds.start)
+        && t0 <= ctx.client_window.last_ns.min(ctx.client_bounds.end);
     Unmatched {
         stream,
         src: r.src,

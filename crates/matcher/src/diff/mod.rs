@@ -20,6 +20,7 @@ pub mod events;
 pub mod pairing;
 pub mod side;
 pub mod types;
+pub mod window;
 
 pub use side::{Side, SideKind};
 pub use types::*;
@@ -175,8 +176,35 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
         }
     }
 
+    // When each capture ran: from the pairs, and from client connections to
+    // the same servers that found no twin (an LB capture that started late).
+    let mut spans: Vec<(u32, Vec<u32>)> = chosen
+        .iter()
+        .zip(&extras)
+        .map(|((c, _), x)| {
+            let mut v = vec![c.lb];
+            v.extend(x.iter().copied());
+            (c.client, v)
+        })
+        .collect();
+    let servers: rustc_hash::FxHashSet<String> = chosen
+        .iter()
+        .map(|(c, _)| client.conn_ref(client.conn(c.client)).dst)
+        .collect();
+    for s in 0..n_client as u32 {
+        if lb_of_client[s as usize].is_none()
+            && servers.contains(&client.conn_ref(client.conn(s)).dst)
+        {
+            spans.push((s, Vec::new()));
+        }
+    }
+    let (client_bounds, lb_bounds) = window::bounds(&client, &lb, &spans, &clock, typical);
+    drop(spans);
+
     // 4. Align every pair.
     let ctx = events::Context {
+        client_bounds,
+        lb_bounds,
         client,
         lb,
         clock,

@@ -1,0 +1,84 @@
+//! When each capture really ran.
+//!
+//! A capture's first and last packet do not say when it started and stopped:
+//! a quiet LB capture that ran on while the client retransmitted into a dead
+//! NAT mapping saw those packets lost, not missed. A capture's window is
+//! therefore bounded only where the other capture proves it: packets sent
+//! by this capture's host, seen by the other capture, that must have left
+//! before this capture's first packet or after its last. Elsewhere the
+//! window is open, and a missing packet is a loss.
+
+use super::side::Side;
+use super::types::{ClockEstimate, Dir};
+use twincap_parser::TcpPacket;
+
+/// How far a packet must be beyond a capture's edge to prove the edge (a
+/// held or queued packet can be late by tens of milliseconds).
+const MARGIN_NS: i64 = 200_000_000;
+
+/// A capture's window on the client clock; `i64::MIN`/`MAX` where open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl Bounds {
+    pub const OPEN: Bounds = Bounds {
+        start: i64::MIN,
+        end: i64::MAX,
+    };
+    pub fn contains(&self, t: i64) -> bool {
+        t >= self.start && t <= self.end
+    }
+}
+
+/// Windows of the client and LB capture on the client clock, from the
+/// packets of the given (client stream, LB streams) pairs.
+pub fn bounds(
+    client: &Side,
+    lb: &Side,
+    pairs: &[(u32, Vec<u32>)],
+    clock: &ClockEstimate,
+    typical_delay_ns: [i64; 2],
+) -> (Bounds, Bounds) {
+    let cw = client.window();
+    let lw = lb.window();
+    let (c_first, c_last) = (cw.first_ns, cw.last_ns);
+    let (l_first, l_last) = (clock.to_client(lw.first_ns), clock.to_client(lw.last_ns));
+    let mut client_b = Bounds::OPEN;
+    let mut lb_b = Bounds::OPEN;
+    if client.cap.packets.is_empty() || lb.cap.packets.is_empty() {
+        return (client_b, lb_b);
+    }
+    // When a packet left its sender, on the client clock.
+    let lb_sent = |p: &TcpPacket| clock.to_client(p.ts_ns) - typical_delay_ns[0].max(0);
+    let client_sent = |p: &TcpPacket| p.ts_ns - typical_delay_ns[1].max(0);
+    for (c, ls) in pairs {
+        // Client-sent packets the LB saw: bound the client capture.
+        for &l in ls {
+            let dirs = lb.by_dir(lb.conn(l));
+            for &i in &dirs[Dir::C2s.index()] {
+                let t = lb_sent(lb.packet(i));
+                if t < c_first - MARGIN_NS {
+                    client_b.start = c_first;
+                }
+                if t > c_last + MARGIN_NS {
+                    client_b.end = c_last;
+                }
+            }
+        }
+        // LB-sent packets the client saw: bound the LB capture.
+        let dirs = client.by_dir(client.conn(*c));
+        for &i in &dirs[Dir::S2c.index()] {
+            let t = client_sent(client.packet(i));
+            if t < l_first - MARGIN_NS {
+                lb_b.start = l_first;
+            }
+            if t > l_last + MARGIN_NS {
+                lb_b.end = l_last;
+            }
+        }
+    }
+    (client_b, lb_b)
+}

@@ -1,0 +1,553 @@
+//! `twincap diff`: the matcher's [`DiffResult`] as text, JSON and YAML.
+//!
+//! JSON contract `twincap.diff/1` (docs/json-diff.md). Fields are only ever
+//! added. Times are seconds: `*_time` since the epoch on that capture's own
+//! clock, `*_rel` since the capture's first TCP packet (what Wireshark's
+//! default Time column shows).
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use twincap_matcher::diff::{
+    AlignStats, ClockEstimate, ConnRef, DiffResult, Dir, Event, EventKind, Evidence, FlowPair,
+    Modification, NatChange, Unmatched,
+};
+use twincap_parser::Capture;
+
+pub const SCHEMA: &str = "twincap.diff/1";
+
+#[derive(Serialize, Debug)]
+pub struct DiffReport {
+    pub schema: &'static str,
+    pub files: Files,
+    pub clock: ClockEstimate,
+    pub summary: Summary,
+    pub flows: Vec<FlowOut>,
+    pub unmatched: UnmatchedOut,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Files {
+    pub client: FileOut,
+    pub lb: FileOut,
+}
+
+#[derive(Serialize, Debug)]
+pub struct FileOut {
+    pub path: String,
+    pub frames: u32,
+    pub tcp_frames: u32,
+    pub connections: usize,
+    /// Time of the first and last TCP packet, seconds since the epoch.
+    pub first_time: f64,
+    pub last_time: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Summary {
+    pub pairs: usize,
+    pub unmatched_client: usize,
+    pub unmatched_lb: usize,
+    /// Event counts: kind -> {"c2s": n, "s2c": n}.
+    pub events: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
+    /// Paired connections with at least one event other than `modified`.
+    pub flows_with_problems: usize,
+}
+
+#[derive(Serialize, Debug)]
+pub struct FlowOut {
+    pub client: ConnRef,
+    pub lb: ConnRef,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lb_extra: Vec<ConnRef>,
+    pub confidence: f64,
+    pub evidence: Vec<Evidence>,
+    pub nat: NatChange,
+    pub c2s: AlignStats,
+    pub s2c: AlignStats,
+    /// Wireshark display filters for the connection on each side.
+    pub filters: Filters,
+    pub events: Vec<EventOut>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct Filters {
+    pub client: String,
+    pub lb: String,
+}
+
+#[derive(Serialize, Debug)]
+pub struct EventOut {
+    pub kind: EventKind,
+    pub dir: Dir,
+    pub client_frame: Option<u32>,
+    pub lb_frame: Option<u32>,
+    pub client_time: Option<f64>,
+    pub lb_time: Option<f64>,
+    pub client_rel: Option<f64>,
+    pub lb_rel: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_frames: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modification: Option<Modification>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets: Option<u32>,
+    /// Display filters that show this packet on each side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_filter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb_filter: Option<String>,
+    /// Flags, seq and payload length as the sender sent them.
+    pub what: String,
+}
+
+#[derive(Serialize, Debug)]
+pub struct UnmatchedOut {
+    pub client: Vec<UnmatchedConn>,
+    pub lb: Vec<UnmatchedConn>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct UnmatchedConn {
+    pub stream: u32,
+    pub src: String,
+    pub dst: String,
+    pub packets: u32,
+    pub reason: &'static str,
+    pub filter: String,
+    pub events: Vec<EventOut>,
+}
+
+fn file_out(cap: &Capture, connections: usize, first_ns: i64, last_ns: i64) -> FileOut {
+    FileOut {
+        path: cap.path.display().to_string(),
+        frames: cap.frames(),
+        tcp_frames: cap.packets.len() as u32,
+        connections,
+        first_time: first_ns as f64 / 1e9,
+        last_time: last_ns as f64 / 1e9,
+    }
+}
+
+/// Flags as Wireshark's Info column writes them, e.g. `FIN, ACK`.
+pub fn flag_words(flags: u16) -> String {
+    const NAMES: [(u16, &str); 6] = [
+        (0x02, "SYN"),
+        (0x01, "FIN"),
+        (0x04, "RST"),
+        (0x08, "PSH"),
+        (0x10, "ACK"),
+        (0x20, "URG"),
+    ];
+    let v: Vec<&str> = NAMES
+        .iter()
+        .filter(|(b, _)| flags & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    v.join(", ")
+}
+
+struct Sides<'a> {
+    client: &'a Capture,
+    lb: &'a Capture,
+    client_first_ns: i64,
+    lb_first_ns: i64,
+}
+
+fn stream_filter(stream: u32) -> String {
+    format!("tcp.stream eq {stream}")
+}
+
+/// A filter that shows one packet: by IP ID where it has one (what the user
+/// follows across the SNAT), else by its frame number.
+fn packet_filter(stream: u32, p: &twincap_parser::TcpPacket) -> String {
+    if p.ip_id != 0 {
+        format!("tcp.stream eq {stream} && ip.id == 0x{:04x}", p.ip_id)
+    } else {
+        format!("tcp.stream eq {stream} && frame.number == {}", p.frame)
+    }
+}
+
+fn event_out(e: &Event, s: &Sides, client_stream: Option<u32>, lb_stream: Option<u32>) -> EventOut {
+    let cp = e.client_packet.map(|i| &s.client.packets[i as usize]);
+    let lp = e.lb_packet.map(|i| &s.lb.packets[i as usize]);
+    let sender = match e.dir {
+        Dir::C2s => cp.or(lp),
+        Dir::S2c => lp.or(cp),
+    };
+    let what = sender
+        .map(|p| {
+            format!(
+                "[{}] Seq={} Len={}{}",
+                flag_words(p.flags),
+                p.seq,
+                p.payload_len,
+                if p.ip_id != 0 {
+                    format!(" ID=0x{:04x}", p.ip_id)
+                } else {
+                    String::new()
+                }
+            )
+        })
+        .unwrap_or_default();
+    EventOut {
+        kind: e.kind,
+        dir: e.dir,
+        client_frame: e.client_frame,
+        lb_frame: e.lb_frame,
+        client_time: e.client_time_ns.map(|t| t as f64 / 1e9),
+        lb_time: e.lb_time_ns.map(|t| t as f64 / 1e9),
+        client_rel: e
+            .client_time_ns
+            .map(|t| (t - s.client_first_ns) as f64 / 1e9),
+        lb_rel: e.lb_time_ns.map(|t| (t - s.lb_first_ns) as f64 / 1e9),
+        extra_frames: e.extra_frames.clone(),
+        modification: e.modification,
+        packets: e.packets,
+        client_filter: cp.zip(client_stream).map(|(p, st)| packet_filter(st, p)),
+        lb_filter: lp.zip(lb_stream).map(|(p, st)| packet_filter(st, p)),
+        what,
+    }
+}
+
+/// `tcp.stream eq N && frame.number in {a b c}` for the frames events name.
+fn frames_filter(stream: u32, frames: &[u32]) -> String {
+    if frames.is_empty() {
+        return stream_filter(stream);
+    }
+    let list: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
+    format!(
+        "{} && frame.number in {{{}}}",
+        stream_filter(stream),
+        list.join(" ")
+    )
+}
+
+fn flow_out(f: &FlowPair, s: &Sides) -> FlowOut {
+    let events: Vec<EventOut> = f
+        .events
+        .iter()
+        .map(|e| event_out(e, s, Some(f.client.stream), Some(f.lb.stream)))
+        .collect();
+    let problems: Vec<&EventOut> = events
+        .iter()
+        .filter(|e| e.kind != EventKind::Modified)
+        .collect();
+    let mut cf: Vec<u32> = problems.iter().filter_map(|e| e.client_frame).collect();
+    let mut lf: Vec<u32> = problems
+        .iter()
+        .flat_map(|e| {
+            e.lb_frame.into_iter().chain(if e.dir == Dir::C2s {
+                e.extra_frames.clone()
+            } else {
+                vec![]
+            })
+        })
+        .collect();
+    cf.extend(
+        problems
+            .iter()
+            .filter(|e| e.dir == Dir::S2c)
+            .flat_map(|e| e.extra_frames.iter().copied()),
+    );
+    cf.sort_unstable();
+    cf.dedup();
+    lf.sort_unstable();
+    lf.dedup();
+    FlowOut {
+        client: f.client.clone(),
+        lb: f.lb.clone(),
+        lb_extra: f.lb_extra.clone(),
+        confidence: f.confidence,
+        evidence: f.evidence.clone(),
+        nat: f.nat.clone(),
+        c2s: f.c2s,
+        s2c: f.s2c,
+        filters: Filters {
+            client: frames_filter(f.client.stream, &cf),
+            lb: frames_filter(f.lb.stream, &lf),
+        },
+        events,
+    }
+}
+
+fn unmatched_out(u: &Unmatched, s: &Sides, client_side: bool) -> UnmatchedConn {
+    let (cs, ls) = if client_side {
+        (Some(u.stream), None)
+    } else {
+        (None, Some(u.stream))
+    };
+    UnmatchedConn {
+        stream: u.stream,
+        src: u.src.clone(),
+        dst: u.dst.clone(),
+        packets: u.packets,
+        reason: u.reason,
+        filter: stream_filter(u.stream),
+        events: u.events.iter().map(|e| event_out(e, s, cs, ls)).collect(),
+    }
+}
+
+impl DiffReport {
+    pub fn build(
+        res: &DiffResult,
+        client: &Capture,
+        client_conns: usize,
+        lb: &Capture,
+        lb_conns: usize,
+    ) -> DiffReport {
+        let s = Sides {
+            client,
+            lb,
+            client_first_ns: res.client_window.first_ns,
+            lb_first_ns: res.lb_window.first_ns,
+        };
+        let mut events: BTreeMap<&'static str, BTreeMap<&'static str, usize>> = BTreeMap::new();
+        for e in res.all_events() {
+            *events
+                .entry(e.kind.word())
+                .or_default()
+                .entry(e.dir.word())
+                .or_default() += 1;
+        }
+        let flows: Vec<FlowOut> = res.flows.iter().map(|f| flow_out(f, &s)).collect();
+        DiffReport {
+            schema: SCHEMA,
+            files: Files {
+                client: file_out(
+                    client,
+                    client_conns,
+                    res.client_window.first_ns,
+                    res.client_window.last_ns,
+                ),
+                lb: file_out(lb, lb_conns, res.lb_window.first_ns, res.lb_window.last_ns),
+            },
+            clock: res.clock,
+            summary: Summary {
+                pairs: res.flows.len(),
+                unmatched_client: res.unmatched_client.len(),
+                unmatched_lb: res.unmatched_lb.len(),
+                events,
+                flows_with_problems: res
+                    .flows
+                    .iter()
+                    .filter(|f| f.events.iter().any(|e| e.kind != EventKind::Modified))
+                    .count(),
+            },
+            flows,
+            unmatched: UnmatchedOut {
+                client: res
+                    .unmatched_client
+                    .iter()
+                    .map(|u| unmatched_out(u, &s, true))
+                    .collect(),
+                lb: res
+                    .unmatched_lb
+                    .iter()
+                    .map(|u| unmatched_out(u, &s, false))
+                    .collect(),
+            },
+        }
+    }
+}
+
+pub fn to_json(r: &DiffReport) -> String {
+    let mut s = serde_json::to_string_pretty(r).expect("diff report serializes");
+    s.push('\n');
+    s
+}
+
+pub fn to_yaml(r: &DiffReport) -> String {
+    serde_yaml_ng::to_string(r).expect("diff report serializes")
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn opt_time(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.6}")).unwrap_or_else(|| "-".into())
+}
+
+fn nat_words(n: &NatChange) -> String {
+    let mut parts = Vec::new();
+    if n.snat {
+        parts.push(format!("SNAT {} -> {}", n.client_src, n.lb_src));
+    }
+    if n.dnat {
+        parts.push(format!("DNAT {} -> {}", n.client_dst, n.lb_dst));
+    }
+    if let Some(o) = n.seq_offset_c2s {
+        parts.push(format!("seq c2s {:+}", o as i32));
+    }
+    if let Some(o) = n.seq_offset_s2c {
+        parts.push(format!("seq s2c {:+}", o as i32));
+    }
+    if let Some((a, b)) = n.mss_c2s {
+        parts.push(format!("MSS c2s {a}->{b}"));
+    }
+    if let Some((a, b)) = n.mss_s2c {
+        parts.push(format!("MSS s2c {a}->{b}"));
+    }
+    for d in &n.sackperm_stripped {
+        parts.push(format!("SACK_PERM stripped {}", d.word()));
+    }
+    for d in Dir::BOTH {
+        let w = n.ip_id[d.index()];
+        if w != "kept" && w != "unknown" {
+            parts.push(format!("IP ID {} {}", d.word(), w));
+        }
+    }
+    if let Some(t) = n.ttl_drop[0] {
+        parts.push(format!("TTL -{t}"));
+    }
+    parts.join("; ")
+}
+
+fn event_rows(events: &[EventOut]) -> String {
+    let head = [
+        "kind",
+        "dir",
+        "client frame",
+        "client time",
+        "lb frame",
+        "lb time",
+        "packet",
+        "filter",
+    ];
+    let rows: Vec<[String; 8]> = events
+        .iter()
+        .map(|e| {
+            let mut lbf = opt(e.lb_frame);
+            let mut cf = opt(e.client_frame);
+            if !e.extra_frames.is_empty() {
+                let extra: Vec<String> = e.extra_frames.iter().map(|f| f.to_string()).collect();
+                match e.dir {
+                    Dir::C2s => lbf = format!("{lbf} +{}", extra.join(",")),
+                    Dir::S2c => cf = format!("{cf} +{}", extra.join(",")),
+                }
+            }
+            let kind = match e.modification {
+                Some(m) => format!(
+                    "modified ({})",
+                    serde_json::to_value(m).unwrap().as_str().unwrap_or("")
+                ),
+                None => e.kind.word().to_string(),
+            };
+            [
+                kind,
+                e.dir.word().to_string(),
+                cf,
+                opt_time(e.client_rel),
+                lbf,
+                opt_time(e.lb_rel),
+                e.what.clone(),
+                e.lb_filter
+                    .clone()
+                    .or(e.client_filter.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    crate::flows::table(&head, &rows)
+}
+
+fn indent(s: &str, by: &str) -> String {
+    s.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+/// For a terminal: summary first, then every connection with problems.
+pub fn to_text(r: &DiffReport) -> String {
+    let mut out = String::new();
+    let f = &r.files;
+    out.push_str(&format!(
+        "client: {} ({} frames, {} connections)\nlb:     {} ({} frames, {} connections)\n\n",
+        f.client.path,
+        f.client.frames,
+        f.client.connections,
+        f.lb.path,
+        f.lb.frames,
+        f.lb.connections
+    ));
+    out.push_str(&format!(
+        "pairs: {}   unmatched: {} client-side, {} lb-side   connections with problems: {}\n",
+        r.summary.pairs,
+        r.summary.unmatched_client,
+        r.summary.unmatched_lb,
+        r.summary.flows_with_problems
+    ));
+    out.push_str(&format!(
+        "clock: lb = client {:+.6} s, drift {:+.2} ppm (±{:.6} s, {} samples, {})\n\n",
+        r.clock.offset_s, r.clock.drift_ppm, r.clock.uncertainty_s, r.clock.samples, r.clock.source
+    ));
+    let rows: Vec<[String; 3]> = EventKind::ALL
+        .iter()
+        .map(|k| {
+            let m = r.summary.events.get(k.word());
+            let n = |d: &str| m.and_then(|m| m.get(d)).copied().unwrap_or(0).to_string();
+            [k.word().to_string(), n("c2s"), n("s2c")]
+        })
+        .collect();
+    out.push_str(&crate::flows::table(&["events", "c2s", "s2c"], &rows));
+    for fl in &r.flows {
+        if !fl.events.iter().any(|e| e.kind != EventKind::Modified) {
+            continue;
+        }
+        out.push_str(&format!(
+            "\nclient stream {} ({} -> {})  <->  lb stream {} ({} -> {})  confidence {:.2}\n",
+            fl.client.stream,
+            fl.client.src,
+            fl.client.dst,
+            fl.lb.stream,
+            fl.lb.src,
+            fl.lb.dst,
+            fl.confidence
+        ));
+        for x in &fl.lb_extra {
+            out.push_str(&format!(
+                "  also lb stream {} ({} -> {})\n",
+                x.stream, x.src, x.dst
+            ));
+        }
+        let nat = nat_words(&fl.nat);
+        if !nat.is_empty() {
+            out.push_str(&format!("  {nat}\n"));
+        }
+        out.push_str(&indent(&event_rows(&fl.events), "  "));
+        out.push_str(&format!(
+            "  client: {}\n  lb:     {}\n",
+            fl.filters.client, fl.filters.lb
+        ));
+    }
+    let with_events: Vec<&UnmatchedConn> = r.unmatched.client.iter().collect();
+    if !with_events.is_empty() {
+        out.push_str("\nclient-side connections with no twin on the LB side:\n");
+        for u in with_events {
+            out.push_str(&format!(
+                "\nclient stream {} ({} -> {}): {}\n",
+                u.stream, u.src, u.dst, u.reason
+            ));
+            out.push_str(&indent(&event_rows(&u.events), "  "));
+        }
+    }
+    if !r.unmatched.lb.is_empty() {
+        out.push_str("\nlb-side connections with no twin on the client side:\n");
+        let rows: Vec<[String; 4]> = r
+            .unmatched
+            .lb
+            .iter()
+            .map(|u| {
+                [
+                    u.stream.to_string(),
+                    u.src.clone(),
+                    u.dst.clone(),
+                    u.reason.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(
+            &crate::flows::table(&["stream", "src", "dst", "why"], &rows),
+            "  ",
+        ));
+    }
+    out
+}
