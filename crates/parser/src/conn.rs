@@ -18,11 +18,12 @@
 //!    same sequence number is a retransmission and stays.
 //! 3. SYN/ACK with another sequence number than its direction's base_seq:
 //!    no new conversation, but base_seq becomes its seq (issue 16944).
-//! 4. base_seq. Only when the frame is not an IP fragment, not inside an ICMP
-//!    error, and its IP length covers the TCP header ("Short segment"
-//!    otherwise): the first segment of a direction sets that direction's
-//!    base_seq (seq for a SYN, seq - 1 otherwise), and the first segment with
-//!    ACK sets the other direction's to ack - 1.
+//! 4. base_seq. Only when Wireshark computes a segment length: not in an IP
+//!    fragment, not inside an ICMP error, and the IP length covers the TCP
+//!    header ("Short segment" otherwise; see `info::NO_SEGMENT_LEN`): the
+//!    first segment of a direction sets that direction's base_seq (seq for a
+//!    SYN, seq - 1 otherwise), and the first segment with ACK sets the other
+//!    direction's to ack - 1.
 //!
 //! The two directions are Wireshark's flow1/flow2, chosen by comparing
 //! source and destination address (then ports when the addresses are equal),
@@ -184,8 +185,8 @@ fn assign(
             }
         }
     }
-    // Rule 4. (IP fragments never reach here: the decoder drops them.)
-    if p.info & (info::IN_ICMP_ERROR | info::SHORT_SEGMENT) == 0 {
+    // Rule 4.
+    if p.info & (info::IN_ICMP_ERROR | info::NO_SEGMENT_LEN) == 0 {
         if conv.flows[fwd].base_seq.is_none() {
             let base = if p.flags & tcp_flags::SYN != 0 {
                 p.seq

@@ -15,8 +15,8 @@
 
 use crate::packet::{info, tcp_flags, SackBlock, TcpPacket};
 use etherparse::{
-    IpAuthHeaderSlice, IpNumber, Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice,
-    Ipv6RawExtHeaderSlice, TcpHeaderSlice, TcpOptionElement, TcpOptionsIterator,
+    IpNumber, Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice, Ipv6RawExtHeaderSlice,
+    TcpHeaderSlice, TcpOptionElement, TcpOptionsIterator,
 };
 use std::hash::Hasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -88,7 +88,7 @@ fn decode(link_type: u32, data: &[u8], cut: usize) -> Decoded<'_> {
                 .len()
                 .saturating_add(cut)
                 .min(link.ip_len_limit.unwrap_or(usize::MAX));
-            ip(bytes, reported, &frame, 0)
+            ip(bytes, reported, &frame, 0, link.ip_version)
         }
         link::Network::Other => Decoded::NonTcp,
         link::Network::Malformed(why) => Decoded::Malformed(why),
@@ -109,6 +109,9 @@ pub(crate) struct Frame {
     pub(crate) trailer_len: u16,
     /// We are inside the quoted datagram of an ICMP error.
     pub(crate) in_icmp_error: bool,
+    /// The segment is in a first IP fragment dissected on its own
+    /// (Wireshark's `pinfo->fragmented`).
+    pub(crate) fragmented: bool,
 }
 
 /// The fields of the IP header just before TCP (the innermost one, as
@@ -129,11 +132,23 @@ pub(crate) struct IpFields {
 /// Dispatch on the IP version nibble. `bytes` runs to the end of what was
 /// captured; `reported` is how long the layers below say the datagram may
 /// be (Wireshark's reported length of the IP tvb).
-fn ip<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decoded<'a> {
+/// `version`: the only version the layer below allows (Wireshark's IPv4 and
+/// IPv6 dissectors reject another; its generic "ip" one hands 6 to IPv6).
+fn ip<'a>(
+    bytes: &'a [u8],
+    reported: usize,
+    frame: &Frame,
+    depth: u8,
+    version: Option<u8>,
+) -> Decoded<'a> {
     if depth >= MAX_IP_DEPTH {
         return Decoded::NonTcp;
     }
-    match bytes.first().map(|b| b >> 4) {
+    let nibble = bytes.first().map(|b| b >> 4);
+    if version.is_some() && nibble.is_some() && nibble != version {
+        return Decoded::Malformed("IP version differs from what the layer below says");
+    }
+    match nibble {
         Some(4) => ipv4(bytes, reported, frame, depth),
         Some(6) => ipv6(bytes, reported, frame, depth),
         Some(_) => Decoded::Malformed("IP version is neither 4 nor 6"),
@@ -143,7 +158,7 @@ fn ip<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decoded
 
 /// The reported length, or the captured one when the frame's original length
 /// was not given.
-fn known_or_captured(reported: usize, bytes: &[u8]) -> usize {
+pub(crate) fn known_or_captured(reported: usize, bytes: &[u8]) -> usize {
     if reported == usize::MAX {
         bytes.len()
     } else {
@@ -184,11 +199,18 @@ fn ipv4<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decod
     }
     let mut frame = *frame;
     trailer_after(&mut frame, bytes, datagram_len, depth);
-    // Wireshark defragments by default; a fragment never reaches TCP on its
-    // own frame. (An atomic fragment, offset 0 and MF clear, is not one.)
+    // Wireshark defragments by default (packet-ip.c): a fragment whose data
+    // is all in the frame goes to reassembly (see `defrag`), a later one
+    // that is cut is only shown as a fragment, and a first one that is cut
+    // is dissected on its own, marked fragmented. (An atomic fragment,
+    // offset 0 and MF clear, is not a fragment.)
     let offset = header.fragments_offset().value();
-    if offset != 0 || (header.more_fragments() && !frame.in_icmp_error) {
-        return Decoded::Ipv4Fragment;
+    if offset != 0 || header.more_fragments() {
+        let all_captured = ip_len > header_len && bytes.len() >= ip_len;
+        if offset != 0 || all_captured {
+            return Decoded::Ipv4Fragment;
+        }
+        frame.fragmented = true;
     }
     let fields = IpFields {
         src: IpAddr::V4(Ipv4Addr::from(header.source())),
@@ -244,12 +266,10 @@ fn ipv6<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decod
         Ok(h) => h,
         Err(_) => return Decoded::Malformed("IPv6 header cut short"),
     };
-    // A payload length of 0 without a jumbogram is what TSO captures show;
-    // like IPv4, take the reported length then.
-    let mut payload_len = header.payload_length() as usize;
-    if payload_len == 0 {
-        payload_len = known_or_captured(reported, bytes).saturating_sub(40);
-    }
+    // Unlike IPv4, Wireshark 4.0 has no TSO fix-up for IPv6 by default
+    // (ipv6.tso_support is off): a payload length of 0 is an empty payload.
+    // (A jumbogram, longer than 65535 bytes, cannot be in a pcap.)
+    let payload_len = header.payload_length() as usize;
     let ip_len = 40 + payload_len;
     let datagram_len = ip_len.min(reported);
     if datagram_len < 40 {
@@ -278,6 +298,11 @@ fn ipv6<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decod
             | IpNumber::IPV6_ROUTE_HEADER
             | IpNumber::IPV6_DESTINATION_OPTIONS => match Ipv6RawExtHeaderSlice::from_slice(rest) {
                 Ok(ext) => {
+                    if next != IpNumber::IPV6_ROUTE_HEADER
+                        && !ipv6_options_fit(rest, ext.slice().len())
+                    {
+                        return Decoded::Malformed("IPv6 option runs past the packet");
+                    }
                     next = ext.next_header();
                     ext.slice().len()
                 }
@@ -297,12 +322,12 @@ fn ipv6<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decod
                     Err(_) => return Decoded::Malformed("IPv6 fragment header cut short"),
                 }
             }
-            IpNumber::AUTHENTICATION_HEADER => match IpAuthHeaderSlice::from_slice(rest) {
-                Ok(ext) => {
-                    next = ext.next_header();
-                    ext.slice().len()
+            IpNumber::AUTHENTICATION_HEADER => match auth_header(rest) {
+                Some((following, len)) => {
+                    next = following;
+                    len
                 }
-                Err(_) => return Decoded::Malformed("IPv6 authentication header cut short"),
+                None => return Decoded::Malformed("IPv6 authentication header cut short"),
             },
             _ => break,
         };
@@ -313,6 +338,67 @@ fn ipv6<'a>(bytes: &'a [u8], reported: usize, frame: &Frame, depth: u8) -> Decod
         };
     }
     transport(next, rest, reported, &fields, &frame, depth)
+}
+
+/// The next protocol and length of an IPsec authentication header
+/// (RFC 4302): length field in 4-byte words minus 2. As packet-ipsec.c's
+/// `dissect_ah`, the SPI and sequence number (12 bytes in all) are read
+/// even when the stated length is shorter. (etherparse's `IpAuthHeaderSlice`
+/// rejects a length field of 0, which Wireshark accepts.)
+fn auth_header(ah: &[u8]) -> Option<(IpNumber, usize)> {
+    let len = (*ah.get(1)? as usize + 2) * 4;
+    (ah.len() >= len.max(12)).then_some((IpNumber(ah[0]), len))
+}
+
+/// How many bytes of an ICMP error's payload (after its 8-byte header)
+/// Wireshark hands to IP as the quoted datagram, or `None` when the message
+/// quotes none. packet-icmp.c: destination unreachable, source quench,
+/// redirect, time exceeded and parameter problem quote one; a redirect only
+/// the IP header and 8 bytes; with an RFC 4884 length (byte 5, in words)
+/// the datagram is cut at `(IHL + length) * 4` when the payload is longer and
+/// the quoted total length is larger. packet-icmpv6.c: types 1 to 4 quote
+/// an IPv6 datagram, if the version nibble says 6, with no limit.
+fn icmp_quoted_len(protocol: IpNumber, icmp: &[u8], reported: usize) -> Option<usize> {
+    let quoted = icmp.get(8..)?;
+    if protocol == IpNumber::IPV6_ICMP {
+        let is_error = matches!(icmp[0], 1..=4) && quoted[0] >> 4 == 6;
+        return is_error.then_some(usize::MAX);
+    }
+    let ihl = (quoted[0] & 0x0f) as usize;
+    match icmp[0] {
+        5 => Some(ihl * 4 + 8),
+        3 | 4 | 11 | 12 => {
+            let length = *icmp.get(5)? as usize * 4;
+            let quoted_total = quoted
+                .get(2..4)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize);
+            if length > 0 && reported > 8 + length && quoted_total? > length {
+                Some((ihl * 4) + length)
+            } else {
+                Some(usize::MAX)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether every option of a hop-by-hop or destination options header
+/// (`ext`, whose first `header_len` bytes are the header) lies within the
+/// captured packet: Wireshark's `dissect_opts` walks them, and one that runs
+/// past the data throws, ending the dissection before TCP.
+fn ipv6_options_fit(ext: &[u8], header_len: usize) -> bool {
+    let mut at = 2;
+    while at < header_len {
+        match ext.get(at) {
+            Some(0) => at += 1, // Pad1
+            Some(_) => match ext.get(at + 1) {
+                Some(&len) if at + 2 + len as usize <= ext.len() => at += 2 + len as usize,
+                _ => return false,
+            },
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The protocol after an IP header: TCP, a tunnel, an ICMP error quoting a
@@ -327,42 +413,73 @@ pub(crate) fn transport<'a>(
 ) -> Decoded<'a> {
     match protocol {
         IpNumber::TCP => tcp(payload, reported, fields, frame),
+        // Dynamic Source Routing (RFC 4728): next header, flags, length of
+        // the options that follow its 4 bytes; Wireshark follows it.
+        IpNumber(48) if depth < MAX_IP_DEPTH => match payload.get(..4) {
+            Some(dsr) => {
+                let len = 4 + u16::from_be_bytes([dsr[2], dsr[3]]) as usize;
+                match payload.get(len..) {
+                    Some(rest) => transport(
+                        IpNumber(dsr[0]),
+                        rest,
+                        reported.saturating_sub(len),
+                        fields,
+                        frame,
+                        depth + 1,
+                    ),
+                    None => Decoded::Malformed("DSR options run past the packet"),
+                }
+            }
+            None => Decoded::Malformed("DSR header cut short"),
+        },
+        // IPv4 with AH (IPv6 walks it with its extension headers).
+        IpNumber::AUTHENTICATION_HEADER if !fields.ipv6 => match auth_header(payload) {
+            Some((next, len)) if depth < MAX_IP_DEPTH => transport(
+                next,
+                &payload[len..],
+                reported.saturating_sub(len),
+                fields,
+                frame,
+                depth + 1,
+            ),
+            Some(_) => Decoded::NonTcp,
+            None => Decoded::Malformed("authentication header cut short"),
+        },
         // IP-in-IP and 6in4/4in6: Wireshark's addresses are the innermost IP's.
         IpNumber::IPV4 | IpNumber::IPV6 => {
             if frame.in_icmp_error {
                 return Decoded::NonTcp;
             }
-            ip(payload, reported, frame, depth + 1)
+            let version = (protocol == IpNumber::IPV6).then_some(6);
+            ip(payload, reported, frame, depth + 1, version)
         }
         IpNumber::GRE => match link::gre_payload(payload) {
             Some(inner) if !frame.in_icmp_error => {
                 let header_len = payload.len() - inner.len();
-                ip(inner, reported.saturating_sub(header_len), frame, depth + 1)
+                ip(
+                    inner,
+                    reported.saturating_sub(header_len),
+                    frame,
+                    depth + 1,
+                    None,
+                )
             }
             _ => Decoded::NonTcp,
         },
         IpNumber::ICMP | IpNumber::IPV6_ICMP => {
-            // ICMP errors quote the offending datagram after an 8-byte header.
-            // Wireshark dissects it, TCP included, with in_error_pkt set
-            // (packet-icmp.c, packet-icmpv6.c); it never looks inside a
-            // quoted ICMP error again.
-            let is_error = matches!(
-                (protocol, payload.first()),
-                (IpNumber::ICMP, Some(3 | 4 | 5 | 11 | 12)) | (IpNumber::IPV6_ICMP, Some(1..=4))
-            );
-            if !is_error || frame.in_icmp_error || payload.len() <= 8 {
+            if frame.in_icmp_error || payload.len() <= 8 {
                 return Decoded::NonTcp;
             }
+            let Some(quoted_len) = icmp_quoted_len(protocol, payload, reported) else {
+                return Decoded::NonTcp;
+            };
+            let quoted = &payload[8..payload.len().min(quoted_len.saturating_add(8))];
             let inner_frame = Frame {
                 in_icmp_error: true,
                 ..*frame
             };
-            match ip(
-                &payload[8..],
-                reported.saturating_sub(8),
-                &inner_frame,
-                depth + 1,
-            ) {
+            let inner_reported = reported.saturating_sub(8).min(quoted_len);
+            match ip(quoted, inner_reported, &inner_frame, depth + 1, None) {
                 tcp @ Decoded::Tcp(_) => tcp,
                 _ => Decoded::NonTcp,
             }
@@ -370,7 +487,13 @@ pub(crate) fn transport<'a>(
         IpNumber::UDP => match link::udp_tunnel_payload(payload) {
             Some(inner) if !frame.in_icmp_error => {
                 let header_len = payload.len() - inner.len();
-                ip(inner, reported.saturating_sub(header_len), frame, depth + 1)
+                ip(
+                    inner,
+                    reported.saturating_sub(header_len),
+                    frame,
+                    depth + 1,
+                    None,
+                )
             }
             _ => Decoded::NonTcp,
         },
@@ -438,12 +561,17 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
     let header_len = packet.tcp_hdr_len as usize;
     let mut sacks = [SackBlock { left: 0, right: 0 }; 4];
     let mut rst_payload = None;
+    // dissect_tcp computes the segment length only outside fragments and
+    // ICMP errors, and when the IP length covers the header.
+    if frame.fragmented || frame.in_icmp_error || reported < header_len {
+        bits |= info::NO_SEGMENT_LEN;
+    }
     if header_len < 20 {
         // Wireshark: "Bogus TCP header length"; the stream is already set.
         bits |= info::HEADER_TRUNCATED;
     } else if reported < header_len && !frame.in_icmp_error {
         // Wireshark: "Short segment": the IP length ends inside the header.
-        bits |= info::HEADER_TRUNCATED | info::SHORT_SEGMENT;
+        bits |= info::HEADER_TRUNCATED;
         read_options(
             option_bytes(captured, header_len),
             &mut packet,

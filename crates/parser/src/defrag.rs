@@ -19,13 +19,15 @@
 //!
 //! Rules followed (packet-ip.c `dissect_ip_v4`, packet-ipv6.c, reassemble.c):
 //! a fragment joins only when all its data was captured; fragments are keyed
-//! by source, destination, IP ID and protocol (IPv4; plus the VLAN id when an
-//! address is private or link-local, as Wireshark XORs it into the ID) or by
-//! source, destination and identification (IPv6); the datagram is complete
+//! by source, destination and Wireshark's XOR of protocol, IP ID and
+//! addresses (and the VLAN id for private or link-local addresses) for IPv4,
+//! by source, destination and identification for IPv6; the protocol is the
+//! completing fragment's; the datagram is complete
 //! when the last fragment is in and the data has no hole; the header fields
 //! of the completing frame (TTL, ID, ...) are the packet's. A fragment
-//! arriving after its datagram completed starts a new one. A first fragment
-//! cut by the snaplen, which Wireshark dissects on its own, is not handled.
+//! arriving after its datagram completed starts a new one. (A first IPv4
+//! fragment that is cut, which Wireshark dissects on its own, never comes
+//! here: `decode_frame` decodes it, marked `info::NO_SEGMENT_LEN`.)
 
 use super::link::{self, LinkInfo};
 use super::{transport, Decoded, Frame, IpFields};
@@ -39,21 +41,23 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// to keep memory bounded on captures full of lone fragments.
 const MAX_PENDING: usize = 4096;
 
-/// Which datagram a fragment belongs to.
+/// Which datagram a fragment belongs to: Wireshark's reassembly key, the
+/// addresses and an id. For IPv4 the id is packet-ip.c's `frag_id`,
+/// protocol ^ IP ID ^ source ^ destination (^ VLAN id when an address is
+/// private or link-local), so two datagrams whose protocol ^ ID agree are
+/// reassembled together, as in Wireshark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Key {
     src: IpAddr,
     dst: IpAddr,
     id: u32,
-    protocol: u8,
-    vlan: Option<u16>,
 }
 
 #[derive(Debug, Default)]
 struct Pending {
-    /// (offset, bytes), in arrival order.
+    /// (offset, bytes), by offset, then arrival.
     pieces: Vec<(usize, Vec<u8>)>,
-    /// Length of the whole datagram payload, once the last fragment is in.
+    /// Length of the whole datagram payload, set by the first last fragment.
     total: Option<usize>,
     /// Arrival order, to drop the oldest when too many wait.
     serial: u64,
@@ -69,6 +73,8 @@ pub struct Defragmenter {
 /// One fragment, read from its frame.
 struct Fragment<'a> {
     key: Key,
+    /// The protocol after IP, from this (the completing) fragment.
+    protocol: u8,
     offset: usize,
     more: bool,
     data: &'a [u8],
@@ -95,7 +101,7 @@ impl Defragmenter {
             return Decoded::Ipv4Fragment;
         }
         let datagram: &'b [u8] = datagram;
-        let protocol = IpNumber(fragment.key.protocol);
+        let protocol = IpNumber(fragment.protocol);
         transport(
             protocol,
             datagram,
@@ -107,6 +113,11 @@ impl Defragmenter {
     }
 
     /// Add a fragment; true when it completed its datagram, now in `out`.
+    /// Mirrors reassemble.c (`fragment_add_work`, `LINK_FRAG`): pieces are
+    /// kept in offset order (arrival order among equal offsets); the first
+    /// last fragment sets the length; the datagram is complete when the
+    /// pieces, walked in order, reach that length; where pieces overlap,
+    /// the bytes placed first are kept.
     fn add(&mut self, fragment: &Fragment<'_>, out: &mut Vec<u8>) -> bool {
         if self.pending.len() >= MAX_PENDING && !self.pending.contains_key(&fragment.key) {
             self.drop_oldest_half();
@@ -117,35 +128,38 @@ impl Defragmenter {
             serial,
             ..Pending::default()
         });
+        let at = pending
+            .pieces
+            .partition_point(|(offset, _)| *offset <= fragment.offset);
         pending
             .pieces
-            .push((fragment.offset, fragment.data.to_vec()));
-        if !fragment.more {
+            .insert(at, (fragment.offset, fragment.data.to_vec()));
+        if !fragment.more && pending.total.is_none() {
             pending.total = Some(fragment.offset + fragment.data.len());
         }
         let Some(total) = pending.total else {
             return false;
         };
-        // Complete when the pieces cover 0..total without a hole.
-        let mut order: Vec<(usize, usize)> =
-            pending.pieces.iter().map(|(o, d)| (*o, d.len())).collect();
-        order.sort_unstable();
-        let mut covered = 0;
-        for (offset, len) in order {
-            if offset > covered {
-                return false;
+        let mut reached = 0;
+        for (offset, piece) in &pending.pieces {
+            if *offset <= reached && offset + piece.len() > reached {
+                reached = offset + piece.len();
             }
-            covered = covered.max(offset + len);
         }
-        if covered < total {
+        if reached < total {
             return false;
         }
         out.clear();
         out.resize(total, 0);
+        let mut filled = 0;
         for (offset, piece) in &pending.pieces {
             let end = (offset + piece.len()).min(total);
-            if *offset < end {
-                out[*offset..end].copy_from_slice(&piece[..end - offset]);
+            if *offset > filled {
+                break; // cannot happen: the walk above found no hole
+            }
+            if *offset < total && end > filled {
+                out[filled..end].copy_from_slice(&piece[filled - offset..end - offset]);
+                filled = end;
             }
         }
         self.pending.remove(&fragment.key);
@@ -185,9 +199,14 @@ fn read_fragment(link_type: u32, data: &[u8], orig_len: u32) -> Option<Fragment<
         4 => {
             let header = Ipv4HeaderSlice::from_slice(bytes).ok()?;
             let header_len = header.slice().len();
-            let total_len = (header.total_len() as usize).min(reported);
-            // Only fragments whose data is all in the frame are reassembled.
-            if total_len <= header_len || bytes.len() < total_len {
+            // Only fragments whose data, by the IP header's length, is all
+            // in the frame are reassembled (tvb_bytes_exist).
+            let total_len = match header.total_len() {
+                // TSO: Wireshark takes the reported length (as decode does).
+                0 => super::known_or_captured(reported, bytes),
+                len => len as usize,
+            };
+            if total_len <= header_len || bytes.len() < total_len || reported < total_len {
                 return None;
             }
             if bytes.len() > total_len {
@@ -198,19 +217,20 @@ fn read_fragment(link_type: u32, data: &[u8], orig_len: u32) -> Option<Fragment<
                 Ipv4Addr::from(header.destination()),
             );
             let dst = super::source_route_destination(header.options()).unwrap_or(dst);
-            let vlan = if vlan_matters(src) || vlan_matters(dst) {
-                link.vlan
-            } else {
-                None
-            };
+            let mut frag_id = header.protocol().0 as u32
+                ^ header.identification() as u32
+                ^ u32::from(src)
+                ^ u32::from(dst);
+            if vlan_matters(src) || vlan_matters(dst) {
+                frag_id ^= link.inner_vlan.unwrap_or(0) as u32;
+            }
             Some(Fragment {
                 key: Key {
                     src: IpAddr::V4(src),
                     dst: IpAddr::V4(dst),
-                    id: header.identification() as u32,
-                    protocol: header.protocol().0,
-                    vlan,
+                    id: frag_id,
                 },
+                protocol: header.protocol().0,
                 offset: header.fragments_offset().value() as usize * 8,
                 more: header.more_fragments(),
                 data: &bytes[header_len..total_len],
@@ -229,8 +249,8 @@ fn read_fragment(link_type: u32, data: &[u8], orig_len: u32) -> Option<Fragment<
         }
         6 => {
             let header = Ipv6HeaderSlice::from_slice(bytes).ok()?;
-            let total_len = (40 + header.payload_length() as usize).min(reported);
-            if bytes.len() < total_len {
+            let total_len = 40 + header.payload_length() as usize;
+            if bytes.len() < total_len || reported < total_len {
                 return None;
             }
             if bytes.len() > total_len {
@@ -262,9 +282,8 @@ fn read_fragment(link_type: u32, data: &[u8], orig_len: u32) -> Option<Fragment<
                     src: IpAddr::V6(src),
                     dst: IpAddr::V6(dst),
                     id: fragment.identification(),
-                    protocol: fragment.next_header().0,
-                    vlan: None,
                 },
+                protocol: fragment.next_header().0,
                 offset: fragment.fragment_offset().value() as usize * 8,
                 more: fragment.more_fragments(),
                 data: &rest[8..],

@@ -1,10 +1,11 @@
 //! Link layers, down to the first IP header: Ethernet (802.1Q/802.1ad tag
-//! stacks, 802.1ah, PPPoE sessions, MPLS, LLC/SNAP), Linux cooked SLL and
-//! SLL2, raw IP, BSD null/loopback and OpenBSD LOOP, enc and pflog, PPP,
-//! Cisco HDLC, 802.11 (plain and radiotap); and GRE, which is a link layer inside
-//! IP, and the UDP tunnels Wireshark decodes by port (VXLAN, Geneve, GTP-U,
-//! Teredo). `etherparse` has no SLL2, null or PPPoE, and its VLAN support stops at
-//! two tags, so these few fixed layouts are read by hand.
+//! stacks, 802.1ah, MACsec without encryption, PPPoE sessions, MPLS,
+//! LLC/SNAP), Linux cooked SLL and SLL2, raw IP, BSD null/loopback and
+//! OpenBSD LOOP, enc and pflog, PPP, Cisco HDLC, 802.11 (plain and
+//! radiotap); GRE, which is a link layer inside IP; and the UDP tunnels
+//! Wireshark decodes by port (VXLAN, Geneve, GTP-U, Teredo). `etherparse`
+//! has no SLL2, null or PPPoE, and its VLAN support stops at two tags, so
+//! these few fixed layouts are read by hand.
 
 /// pcap LINKTYPE_* values twincap decodes.
 pub mod linktype {
@@ -37,11 +38,12 @@ mod ethertype {
     pub const IPV6: u16 = 0x86dd;
     pub const VLAN: u16 = 0x8100;
     pub const QINQ: u16 = 0x88a8;
-    /// Pre-standard QinQ tag types some switches still send.
-    pub const QINQ_OLD_1: u16 = 0x9100;
-    pub const QINQ_OLD_2: u16 = 0x9200;
-    pub const QINQ_OLD_3: u16 = 0x9300;
+    /// Pre-standard QinQ tag type, Wireshark's default `vlan.qinq_ethertype`
+    /// (it does not take 0x9200 or 0x9300 for tags).
+    pub const QINQ_OLD: u16 = 0x9100;
     pub const PPPOE_SESSION: u16 = 0x8864;
+    /// 802.1AE MACsec.
+    pub const MACSEC: u16 = 0x88e5;
     /// 802.1ah provider backbone bridging (MAC-in-MAC).
     pub const PBB: u16 = 0x88e7;
     pub const MPLS: u16 = 0x8847;
@@ -72,6 +74,13 @@ pub struct LinkInfo {
     /// frame: PPPoE's payload length. Wireshark's packet-pppoe.c cuts the
     /// reported length there, so bytes after it are a trailer.
     pub ip_len_limit: Option<usize>,
+    /// The IP version the link layer's type field names, when Wireshark's
+    /// dissector for it accepts only that version (ethertypes 0x0800 and
+    /// 0x86DD, PPP's IPv6, the IPv6 address families); `None` where the
+    /// version nibble decides (raw IP, MPLS, PPP's and GRE's IPv4...).
+    pub ip_version: Option<u8>,
+    /// Id of the innermost VLAN tag (Wireshark's `pinfo->vlan_id`).
+    pub inner_vlan: Option<u16>,
 }
 
 /// How many tags or labels we follow before giving up on a frame.
@@ -211,20 +220,41 @@ pub(crate) fn by_ethertype<'a>(
 ) -> Network<'a> {
     for _ in 0..MAX_STACK {
         match kind {
-            ethertype::IPV4 | ethertype::IPV6 => return Network::Ip(rest),
-            ethertype::VLAN
-            | ethertype::QINQ
-            | ethertype::QINQ_OLD_1
-            | ethertype::QINQ_OLD_2
-            | ethertype::QINQ_OLD_3 => {
+            ethertype::IPV4 => {
+                link.ip_version = Some(4);
+                return Network::Ip(rest);
+            }
+            ethertype::IPV6 => {
+                link.ip_version = Some(6);
+                return Network::Ip(rest);
+            }
+            ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD => {
                 // 802.1Q / 802.1ad tag: TCI (PCP, DEI, 12-bit id), then the
                 // next ethertype. Any number of tags; the outer id is kept.
                 if rest.len() < 4 {
                     return Network::Malformed("frame ends inside a VLAN tag");
                 }
                 link.vlan.get_or_insert(be16(rest, 0) & 0x0fff);
+                link.inner_vlan = Some(be16(rest, 0) & 0x0fff);
                 kind = be16(rest, 2);
                 rest = &rest[4..];
+            }
+            ethertype::MACSEC => {
+                // 802.1AE SecTAG (6 bytes, 14 with the SCI), a 16-byte ICV
+                // at the end; only integrity-protected frames (neither E nor C
+                // set) have a readable ethertype (packet-macsec.c).
+                let Some(&tci) = rest.first() else {
+                    return Network::Malformed("frame ends inside a MACsec tag");
+                };
+                let sectag_len = if tci & 0x20 != 0 { 14 } else { 6 };
+                if tci & 0x80 != 0 || rest.len() <= sectag_len + 16 {
+                    return Network::Other;
+                }
+                if tci & 0x0c != 0 {
+                    return Network::Other;
+                }
+                kind = be16(rest, sectag_len);
+                rest = &rest[sectag_len + 2..];
             }
             ethertype::PBB => {
                 // 802.1ah: I-TAG, then the customer's MAC addresses and type.
@@ -252,7 +282,11 @@ pub(crate) fn by_ethertype<'a>(
                     link.ip_len_limit = Some(payload_len.saturating_sub(header_len - 6));
                 }
                 return match protocol {
-                    0x0021 | 0x0057 => Network::Ip(&rest[header_len..]),
+                    0x0021 => Network::Ip(&rest[header_len..]),
+                    0x0057 => {
+                        link.ip_version = Some(6);
+                        Network::Ip(&rest[header_len..])
+                    }
                     _ => Network::Other,
                 };
             }

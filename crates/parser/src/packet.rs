@@ -54,9 +54,12 @@ pub mod info {
     /// Bytes follow the IP datagram inside the frame (Ethernet padding or a
     /// device trailer such as F5's); `trailer_len` says how many.
     pub const TRAILER: u16 = 0x0800;
-    /// The IP length ends inside the TCP header (Wireshark's "Short segment"):
-    /// Wireshark then computes no segment length and sets no base sequence.
-    pub const SHORT_SEGMENT: u16 = 0x1000;
+    /// Wireshark computes no segment length for this frame, so it does no
+    /// sequence analysis on it and takes no base sequence number from it:
+    /// the IP length ends inside the TCP header ("Short segment"), the
+    /// segment sits in a first IP fragment that was not all captured, or in
+    /// an ICMP error. `payload_len` is then only what the IP header implies.
+    pub const NO_SEGMENT_LEN: u16 = 0x1000;
 }
 
 /// One TCP segment as captured, with every header field the analysis needs.

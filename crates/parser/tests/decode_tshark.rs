@@ -82,7 +82,7 @@ fn differences(p: &TcpPacket, t: &[String]) -> Vec<&'static str> {
         // or behind a bogus header length.
         (
             8,
-            (!p.is(info::IN_ICMP_ERROR) && !p.is(info::SHORT_SEGMENT) && p.tcp_hdr_len >= 20)
+            (!p.is(info::IN_ICMP_ERROR) && !p.is(info::NO_SEGMENT_LEN) && p.tcp_hdr_len >= 20)
                 .then_some(p.payload_len as u64),
         ),
         (9, Some(p.tcp_hdr_len as u64)),

@@ -236,7 +236,7 @@ fn icmp_errors_and_short_segments_set_no_base_seq() {
     };
     assert_eq!(streams(vec![quoted.clone(), c2s(SYN, 200, 0)]), vec![0, 0]);
     let short = TcpPacket {
-        info: info::SHORT_SEGMENT | info::HEADER_TRUNCATED,
+        info: info::NO_SEGMENT_LEN | info::HEADER_TRUNCATED,
         ..c2s(ACK, 100, 0)
     };
     assert_eq!(streams(vec![short, c2s(SYN, 200, 0)]), vec![0, 0]);
