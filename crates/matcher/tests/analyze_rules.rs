@@ -1,0 +1,714 @@
+//! One test group per expert flag, smoltcp style: a template segment, short
+//! exchanges built with struct-update syntax, and the verdict Wireshark 4.0
+//! gives each frame (`epan/dissectors/packet-tcp.c`).
+//!
+//! The client is 10.0.0.1:40000 with ISN 1000 (its data starts at 1001),
+//! the server 10.0.0.2:80 with ISN 5000 (data from 5001). Frames are
+//! numbered from 1 in list order; a frame without a time is 100 ms after
+//! the previous one.
+
+use twincap_matcher::analyze::{analyze, Analysis, Flag, Flags, Values};
+use twincap_parser::tcp_flags::{ACK, FIN, PSH, RST, SYN};
+use twincap_parser::{conn, info, Capture, TcpPacket};
+
+const CLIENT: u32 = 0;
+const SERVER: u32 = 1;
+const MS: i64 = 1_000_000;
+
+/// Client to server, ACK, no data, window 1000, after the handshake.
+const TPL: TcpPacket = TcpPacket {
+    frame: 0,
+    ts_ns: 0,
+    rec_offset: 0,
+    src: CLIENT,
+    dst: SERVER,
+    sport: 40000,
+    dport: 80,
+    seq: 1001,
+    ack: 5001,
+    win: 1000,
+    flags: ACK,
+    info: 0,
+    ip_id: 0,
+    ip_len: 40,
+    payload_len: 0,
+    captured_len: 0,
+    mss: 0,
+    vlan: 0,
+    trailer_len: 0,
+    ttl: 64,
+    tos: 0,
+    wscale: 0,
+    tcp_hdr_len: 20,
+    sack_count: 0,
+    ts_val: 0,
+    ts_ecr: 0,
+    sack_index: 0,
+    payload_hash: 0,
+};
+
+/// The same template from the server to the client.
+const SRV: TcpPacket = TcpPacket {
+    src: SERVER,
+    dst: CLIENT,
+    sport: 80,
+    dport: 40000,
+    seq: 5001,
+    ack: 1001,
+    ..TPL
+};
+
+/// A client segment with `len` bytes at `seq`.
+fn data(seq: u32, len: u16) -> TcpPacket {
+    TcpPacket {
+        seq,
+        payload_len: len,
+        captured_len: len,
+        flags: ACK | PSH,
+        ..TPL
+    }
+}
+
+/// A server ACK of `ack` with window `win`.
+fn srv_ack(ack: u32, win: u16) -> TcpPacket {
+    TcpPacket { ack, win, ..SRV }
+}
+
+/// SYN, SYN/ACK, ACK; both sides offer window scale `ws` when given.
+fn handshake(ws: Option<u8>) -> Vec<TcpPacket> {
+    let opt = |p: TcpPacket| match ws {
+        Some(shift) => TcpPacket {
+            info: p.info | info::WSCALE,
+            wscale: shift,
+            ..p
+        },
+        None => p,
+    };
+    vec![
+        opt(TcpPacket {
+            seq: 1000,
+            ack: 0,
+            flags: SYN,
+            win: 64240,
+            ..TPL
+        }),
+        opt(TcpPacket {
+            seq: 5000,
+            ack: 1001,
+            flags: SYN | ACK,
+            win: 65160,
+            ..SRV
+        }),
+        TPL,
+    ]
+}
+
+/// Analyze the exchange; frame numbers and missing times are filled in.
+fn run(list: &[TcpPacket]) -> (Capture, Analysis) {
+    let mut cap = Capture {
+        addrs: vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()],
+        ..Capture::default()
+    };
+    let mut t = 1_700_000_000_000 * MS;
+    for (i, p) in list.iter().enumerate() {
+        t = if p.ts_ns != 0 { p.ts_ns } else { t + 100 * MS };
+        cap.packets.push(TcpPacket {
+            frame: i as u32 + 1,
+            ts_ns: t,
+            ..p.clone()
+        });
+    }
+    cap.stats.frames = list.len() as u32;
+    let conns = conn::split(&cap);
+    let analysis = analyze(&cap, &conns);
+    (cap, analysis)
+}
+
+/// The flags of every frame, by frame number (index 0 is frame 1).
+fn verdicts(list: &[TcpPacket]) -> Vec<Flags> {
+    let (cap, a) = run(list);
+    (0..cap.packets.len()).map(|i| a.flags(i)).collect()
+}
+
+/// The values shown with frame `frame` (1-based).
+fn values(list: &[TcpPacket], frame: usize) -> Values {
+    let (_, a) = run(list);
+    a.flagged_at(frame - 1).expect("frame is flagged").values
+}
+
+fn set(flags: &[Flag]) -> Flags {
+    flags.iter().copied().collect()
+}
+
+fn none() -> Flags {
+    Flags::EMPTY
+}
+
+/// Handshake then `rest`; the verdicts of `rest` only.
+fn after_handshake(ws: Option<u8>, rest: &[TcpPacket]) -> Vec<Flags> {
+    let mut list = handshake(ws);
+    list.extend_from_slice(rest);
+    let v = verdicts(&list);
+    assert!(
+        v[..3].iter().all(|f| f.is_empty()),
+        "handshake flagged: {v:?}"
+    );
+    v[3..].to_vec()
+}
+
+mod clean_exchange {
+    use super::*;
+
+    #[test]
+    fn handshake_data_and_acks_carry_no_flag() {
+        let v = after_handshake(
+            Some(7),
+            &[
+                data(1001, 100),
+                srv_ack(1101, 1000),
+                data(1101, 100),
+                srv_ack(1201, 1000),
+                TcpPacket {
+                    seq: 1201,
+                    flags: FIN | ACK,
+                    ..TPL
+                },
+                TcpPacket {
+                    ack: 1202,
+                    flags: FIN | ACK,
+                    ..SRV
+                },
+                TcpPacket {
+                    seq: 1202,
+                    ack: 5002,
+                    ..TPL
+                },
+            ],
+        );
+        assert_eq!(v, vec![none(); 7]);
+    }
+}
+
+mod zero_window {
+    use super::*;
+
+    #[test]
+    fn an_ack_with_window_zero() {
+        let v = after_handshake(None, &[data(1001, 100), srv_ack(1101, 0)]);
+        assert_eq!(v, vec![none(), set(&[Flag::ZeroWindow])]);
+    }
+
+    #[test]
+    fn never_on_syn_fin_or_rst() {
+        let v = after_handshake(
+            None,
+            &[TcpPacket {
+                win: 0,
+                flags: RST | ACK,
+                ..SRV
+            }],
+        );
+        assert_eq!(v, vec![none()]);
+    }
+}
+
+mod zero_window_probe {
+    use super::*;
+
+    /// The server's window closes after 100 bytes.
+    fn closed() -> Vec<TcpPacket> {
+        vec![data(1001, 100), srv_ack(1101, 0)]
+    }
+
+    #[test]
+    fn one_new_byte_into_a_zero_window_then_its_ack() {
+        let mut rest = closed();
+        rest.push(data(1101, 1));
+        // The receiver still cannot take it: same ACK, window still zero.
+        rest.push(srv_ack(1101, 0));
+        let v = after_handshake(None, &rest);
+        assert_eq!(
+            v[2..],
+            [
+                set(&[Flag::ZeroWindowProbe]),
+                set(&[Flag::ZeroWindow, Flag::ZeroWindowProbeAck])
+            ]
+        );
+    }
+
+    #[test]
+    fn the_probe_does_not_advance_nextseq() {
+        // After the probe, the same byte sent again is no retransmission.
+        let mut rest = closed();
+        rest.push(data(1101, 1));
+        rest.push(srv_ack(1101, 1000));
+        rest.push(data(1101, 100));
+        let v = after_handshake(None, &rest);
+        assert_eq!(v[3..], [set(&[Flag::WindowUpdate]), none()]);
+    }
+
+    /// Windows probes a zero window by resending its last byte (seq =
+    /// next - 1, one byte; seed 003). Wireshark 4.0 checks the probe first,
+    /// and it wants seq = next: this is a keep-alive.
+    #[test]
+    fn windows_style_probe_of_the_last_byte_is_a_keep_alive() {
+        let mut rest = closed();
+        rest.push(data(1100, 1));
+        rest.push(srv_ack(1101, 0));
+        let v = after_handshake(None, &rest);
+        assert_eq!(
+            v[2..],
+            [
+                // It also ends exactly at the closed window's edge.
+                set(&[Flag::KeepAlive, Flag::WindowFull]),
+                // The answer repeats ACK and zero window, but after a
+                // keep-alive (not a probe) it is only a zero window.
+                set(&[Flag::ZeroWindow])
+            ]
+        );
+    }
+}
+
+mod lost_segment {
+    use super::*;
+
+    #[test]
+    fn a_jump_past_nextseq() {
+        let v = after_handshake(None, &[data(1001, 100), data(1201, 100)]);
+        assert_eq!(v, vec![none(), set(&[Flag::LostSegment])]);
+    }
+
+    #[test]
+    fn not_for_rst() {
+        let v = after_handshake(
+            None,
+            &[
+                data(1001, 100),
+                TcpPacket {
+                    seq: 1201,
+                    flags: RST | ACK,
+                    ..TPL
+                },
+            ],
+        );
+        assert_eq!(v, vec![none(), none()]);
+    }
+
+    #[test]
+    fn not_before_any_segment_of_that_side() {
+        // Capture starts mid-connection: the first segment sets nextseq.
+        let v = verdicts(&[data(777_001, 100), srv_ack(777_101, 1000)]);
+        assert_eq!(v, vec![none(), none()]);
+    }
+}
+
+mod keep_alive {
+    use super::*;
+
+    #[test]
+    fn zero_bytes_at_next_minus_one_and_its_ack() {
+        let v = after_handshake(
+            None,
+            &[
+                data(1001, 100),
+                srv_ack(1101, 1000),
+                TcpPacket { seq: 1100, ..TPL },
+                srv_ack(1101, 1000),
+            ],
+        );
+        assert_eq!(
+            v[2..],
+            [set(&[Flag::KeepAlive]), set(&[Flag::KeepAliveAck])]
+        );
+    }
+
+    #[test]
+    fn one_garbage_byte_at_next_minus_one_is_not_a_retransmission() {
+        let v = after_handshake(None, &[data(1001, 100), srv_ack(1101, 1000), data(1100, 1)]);
+        assert_eq!(v[2], set(&[Flag::KeepAlive]));
+    }
+
+    #[test]
+    fn never_with_fin() {
+        let v = after_handshake(
+            None,
+            &[
+                data(1001, 100),
+                TcpPacket {
+                    seq: 1100,
+                    flags: FIN | ACK,
+                    ..TPL
+                },
+            ],
+        );
+        // A FIN at next - 1 is sent again: a retransmission.
+        assert_eq!(v[1], set(&[Flag::Retransmission]));
+    }
+}
+
+mod window_update {
+    use super::*;
+
+    #[test]
+    fn same_seq_and_ack_new_window() {
+        let v = after_handshake(
+            None,
+            &[data(1001, 100), srv_ack(1101, 1000), srv_ack(1101, 3000)],
+        );
+        assert_eq!(v[2], set(&[Flag::WindowUpdate]));
+    }
+
+    #[test]
+    fn a_new_window_with_a_new_ack_is_just_an_ack() {
+        let v = after_handshake(
+            None,
+            &[data(1001, 100), srv_ack(1051, 1000), srv_ack(1101, 3000)],
+        );
+        assert_eq!(v[2], none());
+    }
+}
+
+mod window_full {
+    use super::*;
+
+    #[test]
+    fn data_up_to_the_scaled_edge() {
+        // The server's window 4 << 7 = 512 bytes from ACK 1001 (a window
+        // update after its SYN/ACK's 65160).
+        let v = after_handshake(
+            Some(7),
+            &[
+                srv_ack(1001, 4),
+                data(1001, 500),
+                data(1501, 12),
+                srv_ack(1513, 4),
+            ],
+        );
+        assert_eq!(
+            v,
+            vec![
+                set(&[Flag::WindowUpdate]),
+                none(),
+                set(&[Flag::WindowFull]),
+                none()
+            ]
+        );
+    }
+
+    #[test]
+    fn handshake_window_is_not_scaled() {
+        // Before the server's first ACK without SYN, its SYN/ACK window
+        // (65160) counts unscaled (issue 14690).
+        let v = after_handshake(Some(7), &[]);
+        assert!(v.is_empty());
+        let mut list = handshake(Some(7));
+        list.pop();
+        list.push(TcpPacket {
+            payload_len: 65160,
+            captured_len: 0,
+            ..TPL
+        });
+        let v = verdicts(&list);
+        assert_eq!(v[2], set(&[Flag::WindowFull]));
+    }
+
+    #[test]
+    fn unknown_scale_without_handshake_never_flags() {
+        // No SYN seen: Wireshark's default ("not known") skips the rule.
+        let v = verdicts(&[srv_ack(1001, 512), data(1001, 512)]);
+        assert_eq!(v, vec![none(), none()]);
+    }
+}
+
+mod duplicate_ack {
+    use super::*;
+
+    fn dups() -> Vec<TcpPacket> {
+        vec![
+            data(1001, 100),
+            srv_ack(1101, 1000),
+            data(1201, 100),
+            srv_ack(1101, 1000),
+            data(1301, 100),
+            srv_ack(1101, 1000),
+        ]
+    }
+
+    #[test]
+    fn repeated_ack_same_window_no_data() {
+        let v = after_handshake(None, &dups());
+        assert_eq!(v[3], set(&[Flag::DuplicateAck]));
+        assert_eq!(v[5], set(&[Flag::DuplicateAck]));
+    }
+
+    #[test]
+    fn numbered_and_pointing_at_the_original() {
+        let mut list = handshake(None);
+        list.extend(dups());
+        // Frame 5 is the original ACK; 7 and 9 are #1 and #2.
+        let v = values(&list, 7);
+        assert_eq!((v.dup_ack_num, v.dup_ack_of), (1, 5));
+        let v = values(&list, 9);
+        assert_eq!((v.dup_ack_num, v.dup_ack_of), (2, 5));
+    }
+
+    #[test]
+    fn a_changed_window_is_an_update_not_a_dup() {
+        let v = after_handshake(
+            None,
+            &[data(1001, 100), srv_ack(1101, 1000), srv_ack(1101, 999)],
+        );
+        assert_eq!(v[2], set(&[Flag::WindowUpdate]));
+    }
+}
+
+mod ack_lost_segment {
+    use super::*;
+
+    #[test]
+    fn acking_data_never_seen_flags_once() {
+        let v = after_handshake(
+            None,
+            &[data(1001, 100), srv_ack(1201, 1000), srv_ack(1301, 1000)],
+        );
+        assert_eq!(v, vec![none(), set(&[Flag::AckLostSegment]), none()]);
+    }
+}
+
+mod retransmission {
+    use super::*;
+
+    #[test]
+    fn old_data_sent_again_later() {
+        // Later than the initial RTT (200 ms) after the highest segment.
+        let t = 1_800_000_000_000 * MS;
+        let list = [
+            TcpPacket {
+                ts_ns: t,
+                ..data(1001, 100)
+            },
+            TcpPacket {
+                ts_ns: t + 100 * MS,
+                ..data(1101, 100)
+            },
+            TcpPacket {
+                ts_ns: t + 400 * MS,
+                ..data(1001, 100)
+            },
+        ];
+        let v = after_handshake(None, &list);
+        assert_eq!(v[2], set(&[Flag::Retransmission]));
+        let mut all = handshake(None);
+        all.extend(list);
+        // The oldest unacknowledged segment is frame 4.
+        let v = values(&all, 6);
+        assert_eq!((v.rto_frame, v.rto_ns), (4, 400 * MS));
+    }
+
+    #[test]
+    fn a_retransmitted_syn() {
+        let mut list = handshake(None);
+        list.truncate(1);
+        list.push(list[0].clone());
+        let v = verdicts(&list);
+        assert_eq!(v, vec![none(), set(&[Flag::Retransmission])]);
+    }
+}
+
+mod fast_retransmission {
+    use super::*;
+
+    #[test]
+    fn within_20ms_of_the_second_dup_ack() {
+        let mut rest = vec![
+            data(1001, 100),
+            data(1101, 100),
+            data(1201, 100),
+            srv_ack(1001, 1000),
+            srv_ack(1001, 1000),
+            srv_ack(1001, 1000),
+        ];
+        let t = 1_800_000_000_000 * MS;
+        rest[5].ts_ns = t;
+        rest.push(TcpPacket {
+            ts_ns: t + 5 * MS,
+            ..data(1001, 100)
+        });
+        let v = after_handshake(None, &rest);
+        assert_eq!(v[6], set(&[Flag::Retransmission, Flag::FastRetransmission]));
+    }
+
+    #[test]
+    fn too_late_is_a_plain_retransmission() {
+        let rest = [
+            data(1001, 100),
+            data(1101, 100),
+            srv_ack(1001, 1000),
+            srv_ack(1001, 1000),
+            srv_ack(1001, 1000),
+            data(1001, 100),
+        ];
+        let v = after_handshake(None, &rest);
+        assert_eq!(v[5], set(&[Flag::Retransmission]));
+    }
+}
+
+mod spurious_retransmission {
+    use super::*;
+
+    #[test]
+    fn data_the_receiver_already_acknowledged() {
+        let v = after_handshake(
+            None,
+            &[data(1001, 100), srv_ack(1101, 1000), data(1001, 100)],
+        );
+        assert_eq!(
+            v[2],
+            set(&[Flag::Retransmission, Flag::SpuriousRetransmission])
+        );
+    }
+}
+
+mod out_of_order {
+    use super::*;
+
+    #[test]
+    fn an_earlier_segment_within_3ms_without_irtt() {
+        let t = 1_800_000_000_000 * MS;
+        let v = verdicts(&[
+            TcpPacket {
+                ts_ns: t,
+                ..data(1001, 100)
+            },
+            TcpPacket {
+                ts_ns: t + MS,
+                ..data(1201, 100)
+            },
+            TcpPacket {
+                ts_ns: t + 2 * MS,
+                ..data(1101, 100)
+            },
+        ]);
+        assert_eq!(
+            v,
+            vec![none(), set(&[Flag::LostSegment]), set(&[Flag::OutOfOrder])]
+        );
+    }
+
+    #[test]
+    fn after_3ms_without_irtt_it_is_a_retransmission() {
+        let t = 1_800_000_000_000 * MS;
+        let v = verdicts(&[
+            TcpPacket {
+                ts_ns: t,
+                ..data(1001, 100)
+            },
+            TcpPacket {
+                ts_ns: t + MS,
+                ..data(1201, 100)
+            },
+            TcpPacket {
+                ts_ns: t + 5 * MS,
+                ..data(1101, 100)
+            },
+        ]);
+        assert_eq!(v[2], set(&[Flag::Retransmission]));
+    }
+
+    #[test]
+    fn the_window_is_the_initial_rtt_when_known() {
+        // Handshake 100 ms + 100 ms: iRTT 200 ms, so 50 ms late is still
+        // out of order.
+        let mut rest = vec![data(1001, 100), data(1201, 100), data(1101, 100)];
+        let t = 1_900_000_000_000 * MS;
+        rest[1].ts_ns = t;
+        rest[2].ts_ns = t + 50 * MS;
+        let v = after_handshake(None, &rest);
+        assert_eq!(v[2], set(&[Flag::OutOfOrder]));
+    }
+}
+
+mod reused_ports {
+    use super::*;
+
+    #[test]
+    fn a_syn_with_a_new_isn_on_the_same_ports() {
+        let mut list = handshake(None);
+        list.push(TcpPacket {
+            seq: 1201,
+            flags: FIN | ACK,
+            ..TPL
+        });
+        list.push(TcpPacket {
+            seq: 9000,
+            ack: 0,
+            flags: SYN,
+            ..TPL
+        });
+        let v = verdicts(&list);
+        assert_eq!(v[4], set(&[Flag::ReusedPorts]));
+    }
+
+    #[test]
+    fn a_syn_ack_with_another_isn() {
+        let mut list = handshake(None);
+        list.truncate(2);
+        list.push(TcpPacket {
+            seq: 7000,
+            ack: 1001,
+            flags: SYN | ACK,
+            ..SRV
+        });
+        let v = verdicts(&list);
+        // Its ISN is also beyond the old one's next sequence number.
+        assert_eq!(v[2], set(&[Flag::ReusedPorts, Flag::LostSegment]));
+    }
+}
+
+mod tcp_fast_open {
+    use super::*;
+
+    #[test]
+    fn syn_ack_acknowledging_syn_data() {
+        let list = [
+            TcpPacket {
+                seq: 1000,
+                ack: 0,
+                flags: SYN,
+                payload_len: 50,
+                ..TPL
+            },
+            TcpPacket {
+                seq: 5000,
+                ack: 1051,
+                flags: SYN | ACK,
+                ..SRV
+            },
+        ];
+        assert_eq!(verdicts(&list)[1], set(&[Flag::TfoAck]));
+    }
+}
+
+mod not_analyzed {
+    use super::*;
+
+    #[test]
+    fn segments_quoted_in_icmp_errors() {
+        let quoted = TcpPacket {
+            info: info::IN_ICMP_ERROR,
+            ..data(1001, 100)
+        };
+        let v = after_handshake(None, &[data(1001, 100), quoted.clone(), quoted]);
+        assert_eq!(v, vec![none(); 3]);
+    }
+
+    #[test]
+    fn a_header_cut_by_the_snaplen_shows_nothing() {
+        let cut = TcpPacket {
+            info: info::HEADER_TRUNCATED,
+            ..srv_ack(1101, 0)
+        };
+        let v = after_handshake(None, &[data(1001, 100), cut]);
+        assert_eq!(v, vec![none(), none()]);
+    }
+}
