@@ -1,4 +1,5 @@
-//! The decoder against tshark 4.0, frame by frame, on every corpus capture:
+//! The decoder against tshark 4.0, frame by frame, on every corpus capture
+//! and the lab pairs:
 //! the same frames are TCP (those tshark gives a `tcp.stream`), with the same
 //! ports, raw seq/ack, flags, window, header and segment length, MSS, window
 //! scale, timestamp, TTL/hop limit and IP ID. Skipped with a note when
@@ -128,9 +129,23 @@ fn decoded_fields_equal_tshark() {
         .filter(|p| p.is_file() && !p.extension().is_some_and(|e| e == "md" || e == "tsv"))
         .collect();
     files.sort();
+    // And both captures of every lab pair.
+    let lab = dir.join("../lab");
+    let mut pairs: Vec<PathBuf> = std::fs::read_dir(&lab)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pairs.sort();
+    for pair in pairs.iter().filter(|p| p.is_dir()) {
+        files.extend(["client.pcap", "lb.pcap"].map(|side| pair.join(side)));
+    }
     let mut failures = 0;
     for path in &files {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let name = path
+            .strip_prefix(&dir)
+            .unwrap_or(path)
+            .display()
+            .to_string();
         let Some(want) = tshark_fields(path) else {
             println!("tshark not found: skipping the field comparison");
             return;
