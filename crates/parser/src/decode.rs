@@ -655,6 +655,9 @@ fn read_options(
         }
         let option = &options[at..at + len];
         at += len;
+        if (kind == 34 && len > 2) || (kind == 254 && len > 4 && option[2..4] == [0xf9, 0x89]) {
+            *bits |= info::TFO_COOKIE;
+        }
         let Some(Ok(element)) = TcpOptionsIterator::from_slice(option).next() else {
             continue;
         };

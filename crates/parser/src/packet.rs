@@ -60,6 +60,10 @@ pub mod info {
     /// segment sits in a first IP fragment that was not all captured, or in
     /// an ICMP error. `payload_len` is then only what the IP header implies.
     pub const NO_SEGMENT_LEN: u16 = 0x1000;
+    /// The options carried a TCP Fast Open cookie (kind 34, or 254 with
+    /// ExID 0xF989, longer than a cookie request), as Wireshark's
+    /// `dissect_tcpopt_tfo_payload` sees one.
+    pub const TFO_COOKIE: u16 = 0x2000;
 }
 
 /// One TCP segment as captured, with every header field the analysis needs.

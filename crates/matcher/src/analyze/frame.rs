@@ -24,16 +24,9 @@ use super::{Flag, Flags, Values};
 use twincap_parser::tcp_flags::{ACK, SYN};
 use twincap_parser::{info, SackBlock, TcpPacket};
 
-/// `info` bit 0x1000: Wireshark computes no segment length for the frame
-/// (a short segment: the IP length ends inside the TCP header).
-const NO_SEGMENT_LEN: u16 = 0x1000;
-
 /// RFC 7323 2.3: "If a Window Scale option is received with a shift.cnt
 /// value larger than 14, the TCP SHOULD log the error but MUST use 14".
 const MAX_WINDOW_SHIFT: u8 = 14;
-
-/// `info` bit set by the decoder for a TCP Fast Open cookie option.
-const TFO_COOKIE: u16 = 0x2000;
 
 /// Run one frame sent in direction `dir` (0: a→b) through the conversation.
 /// Adds its flags and values; returns whether Wireshark gets as far as
@@ -49,7 +42,7 @@ pub fn dissect(
     let first_rtt_ns = conv.first_rtt_ns;
     let tfo_syn_data = conv.tfo_syn_data;
     let syn_ack = p.flags & (SYN | ACK);
-    let analyzed = !p.is(info::IN_ICMP_ERROR) && p.info & NO_SEGMENT_LEN == 0;
+    let analyzed = !p.is(info::IN_ICMP_ERROR) && !p.is(info::NO_SEGMENT_LEN);
     let (fwd, rev) = conv.fwd_rev(dir);
 
     // 1. A SYN repeating the ISN: "Sometimes we need to restore the nextseq
@@ -139,7 +132,7 @@ pub fn dissect(
     fwd.sacked = sacks.iter().take(3).fold(0u32, |sum, b| {
         sum.wrapping_add(b.right.wrapping_sub(b.left))
     });
-    if p.info & TFO_COOKIE != 0 && syn_ack == SYN {
+    if p.is(info::TFO_COOKIE) && syn_ack == SYN {
         flags.insert(Flag::TfoSyn);
         if analyzed && p.payload_len > 0 {
             conv.tfo_syn_data = true;
