@@ -334,9 +334,25 @@ pub fn align(
     let mut sender_of = vec![NONE; dp.receiver.len()];
     // How many later receiver packets share each receiver packet's key.
     let mut later_same = vec![0u32; dp.receiver.len()];
+    // Where a key has more receiver copies than sender packets, some are
+    // duplicates: the ones that follow the previous copy most closely.
+    let mut dup_likely = vec![false; dp.receiver.len()];
     for g in sorted_keys(&dp.receiver).chunk_by(|a, b| a.0 == b.0) {
         for (rank, e) in g.iter().enumerate() {
             later_same[e.1 as usize] = (g.len() - rank - 1) as u32;
+        }
+        let senders = range(&sorted, g[0].0).len();
+        if g.len() > senders && senders > 0 {
+            let t =
+                |e: &((u32, u32, u32), u32)| receiver.packet(dp.receiver[e.1 as usize].index).ts_ns;
+            let mut gaps: Vec<(i64, u32)> = g
+                .windows(2)
+                .map(|w| (t(&w[1]) - t(&w[0]), w[1].1))
+                .collect();
+            gaps.sort_unstable();
+            for &(_, r) in gaps.iter().take(g.len() - senders) {
+                dup_likely[r as usize] = true;
+            }
         }
     }
     let low = rules.min_delay_ns - 5_000_000;
@@ -349,6 +365,9 @@ pub fn align(
     // The delay of the latest one-to-one match: delays drift slowly, so the
     // sender copy whose delay is closest to it is the likely one.
     let mut recent_delay = rules.typical_delay_ns;
+    // One past the latest sender position that arrived (RFC 4737's NextExp).
+    let mut next_expected = 0u32;
+    const REORDER_COST: i64 = 10_000_000;
     // Costs closer than this are a tie.
     const FIFO_SLACK: i64 = 2_000_000;
     let mut viable: Vec<(u32, i64)> = Vec::new();
@@ -371,9 +390,18 @@ pub fn align(
                 if !identical(first, r) {
                     continue;
                 }
-                (r.ts_ns - first.ts_ns).abs() + DUP_BIAS
+                (r.ts_ns - first.ts_ns).abs() + if dup_likely[rpos] { 0 } else { DUP_BIAS }
             } else {
-                let c = (delay - recent_delay).abs();
+                // A copy of a packet sent before one that already arrived
+                // would be a reordering: possible, but less likely.
+                let late = if spos < next_expected {
+                    REORDER_COST
+                } else {
+                    0
+                };
+                // Arriving before it was sent is only clock error: costly.
+                let early = if delay < 0 { -4 * delay } else { 0 };
+                let c = (delay - recent_delay).abs() + late + early;
                 viable.push((spos, c));
                 c
             };
@@ -401,6 +429,7 @@ pub fn align(
                 first_copy[spos as usize] = rpos as u32;
                 let s = sender.packet(dp.sender[spos as usize].index);
                 recent_delay = delay_ns(d, s, r, clock);
+                next_expected = next_expected.max(spos + 1);
             }
         }
     }

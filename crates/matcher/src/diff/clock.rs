@@ -61,6 +61,13 @@ pub fn estimate(samples: &[ClockSample], reference_ns: i64) -> ClockEstimate {
         let centre = (t0 - reference_ns) as f64 + (b as f64 + 0.5) * span as f64 / BINS as f64;
         points.push((centre, (hi + lo) / 2.0, ((hi - lo) / 2.0).abs()));
     }
+    // A bin whose band is wide has only late packets (held, queued) on one
+    // side: its midpoint says little. Keep the tight bins.
+    if !points.is_empty() {
+        let tightest = points.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
+        let limit = 3.0 * tightest + 200_000.0;
+        points.retain(|p| p.2 <= limit);
+    }
     if points.is_empty() {
         // One direction only: the offset is bounded on one side only; take
         // the extreme (zero delay).
@@ -81,18 +88,21 @@ pub fn estimate(samples: &[ClockSample], reference_ns: i64) -> ClockEstimate {
         };
     }
     let n = points.len() as f64;
-    let (mut slope, mut icpt) = (0.0, points.iter().map(|p| p.1).sum::<f64>() / n);
+    let median = {
+        let mut m: Vec<f64> = points.iter().map(|p| p.1).collect();
+        m.sort_by(|a, b| a.total_cmp(b));
+        m[m.len() / 2]
+    };
+    let (mut slope, mut icpt) = (0.0, median);
     if points.len() >= 3 {
         let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
-        let my = icpt;
+        let my = points.iter().map(|p| p.1).sum::<f64>() / n;
         let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
         let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
         // Drift needs a time base long enough to say anything (10 s).
         if sxx > 0.0 && (points.last().unwrap().0 - points[0].0) > 10e9 {
             slope = sxy / sxx;
             icpt = my - slope * mx;
-        } else {
-            icpt = my;
         }
     }
     let unc = points.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);

@@ -113,11 +113,17 @@ fn rules(ctx: &Context, prep: &Prepared, d: Dir) -> (DirRules, &'static str) {
     };
     let ts_kept = ts_n == 0 || ts_eq * 10 >= ts_n * 9;
     delays.sort_unstable();
-    let (typical, min) = if delays.is_empty() {
-        let t = ctx.typical_delay_ns[d.index()];
-        (t, t.min(0) - (ctx.clock.uncertainty_s * 2e9) as i64)
+    // A few anchors may all be late (held, queued): below three, the
+    // typical delay is the whole capture's; the floor is never above it.
+    let global = ctx.typical_delay_ns[d.index()];
+    let slack = (ctx.clock.uncertainty_s * 2e9) as i64;
+    let (typical, min) = if delays.len() < 3 {
+        (
+            global,
+            global.min(0).min(delays.first().copied().unwrap_or(0)) - slack,
+        )
     } else {
-        (delays[delays.len() / 2], delays[0])
+        (delays[delays.len() / 2], delays[0].min(global) - slack)
     };
     let r = DirRules {
         ip_id_kept,

@@ -169,6 +169,9 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
             continue;
         }
         lb_taken[c.lb as usize] = true;
+        if !pairing::is_same_connection(&c.votes) {
+            continue;
+        }
         if let Some(i) = lb_of_client[c.client as usize] {
             extras[i].push(c.lb);
         } else {

@@ -47,6 +47,14 @@ fn strong(v: &Votes) -> bool {
     v[0] + v[1] + v[2] + v[3] > 0
 }
 
+/// Evidence strong enough to call a further LB connection the same client
+/// connection (a SYN retry through a new NAT mapping): the same TCP
+/// timestamps or sequence numbers on several packets, not just a shared
+/// payload or IP ID.
+pub fn is_same_connection(v: &Votes) -> bool {
+    v[0] + v[1] >= 2
+}
+
 /// The fingerprint keys of one packet: (evidence index, key).
 fn keys(p: &TcpPacket, dir: Dir, out: &mut Vec<(u8, u64)>) {
     out.clear();

@@ -1,0 +1,702 @@
+//! The diff's rules, one group per rule, on hand-built packet dialogues
+//! (smoltcp style): every packet is the one template `TcpPacket` with the
+//! fields that matter changed by struct-update syntax.
+//!
+//! A dialogue is written once, in the client's view (its seq numbers and
+//! addresses), as the segments each end sent. `Wire` renders it into the two
+//! captures: the sender's copy at the send time, the receiver's copy one
+//! path delay later, SNAT-translated on the LB side, with the LB clock
+//! offset. Each test then impairs the rendered captures the way the rule it
+//! tests needs (drop a receiver copy, add one, swap two) and checks the events.
+
+use std::net::{IpAddr, Ipv4Addr};
+use twincap_matcher::diff::{self, DiffOptions, DiffResult, Dir, EventKind, Side};
+use twincap_parser::{conn, info, tcp_flags as F, Capture, TcpPacket};
+
+const CLIENT_IP: u32 = 0; // 10.0.0.2 in the client capture
+const SERVER_IP: u32 = 1; // 203.0.113.10 in both
+const SNAT_IP: u32 = 2; // 198.51.100.7 in the LB capture
+
+/// The one template every packet is made from.
+fn template() -> TcpPacket {
+    TcpPacket {
+        frame: 0,
+        ts_ns: 0,
+        rec_offset: 0,
+        src: CLIENT_IP,
+        dst: SERVER_IP,
+        sport: 50_000,
+        dport: 8080,
+        seq: 0,
+        ack: 0,
+        win: 502,
+        flags: F::ACK,
+        info: info::DF | info::TIMESTAMPS,
+        ip_id: 0,
+        ip_len: 52,
+        payload_len: 0,
+        captured_len: 0,
+        mss: 0,
+        vlan: 0,
+        trailer_len: 0,
+        ttl: 64,
+        tos: 0,
+        wscale: 0,
+        tcp_hdr_len: 32,
+        sack_count: 0,
+        ts_val: 0,
+        ts_ecr: 0,
+        sack_index: 0,
+        payload_hash: 0,
+    }
+}
+
+/// One segment as its sender sent it (client's sequence space).
+#[derive(Clone, Debug)]
+struct Seg {
+    dir: Dir,
+    /// Send time, microseconds on the client clock.
+    t_us: i64,
+    pkt: TcpPacket,
+}
+
+/// A conversation between the client and the server, and how to render it.
+struct Wire {
+    segs: Vec<Seg>,
+    /// SNAT port of this connection.
+    snat_port: u16,
+    /// LB clock minus client clock.
+    lb_offset_us: i64,
+    /// One-way path delay.
+    delay_us: i64,
+    /// Added to c2s seq (and taken off s2c ack) on the LB side (ASA ISN shift).
+    seq_shift: u32,
+}
+
+/// A standard exchange: handshake, a 4-byte request, a 3000-byte answer in
+/// three segments, FIN both ways. Client ISN `isn`, server ISN `isn2`, IP IDs
+/// counting from `id`, timestamps from `ts`.
+fn dialogue(
+    t0_us: i64,
+    isn: u32,
+    isn2: u32,
+    id: u16,
+    ts: u32,
+    client_port: u16,
+    snat_port: u16,
+) -> Wire {
+    let c = |t: i64, seq: u32, ack: u32, flags: u16, len: u16, n: u16| Seg {
+        dir: Dir::C2s,
+        t_us: t0_us + t,
+        pkt: TcpPacket {
+            seq,
+            ack,
+            flags,
+            payload_len: len,
+            captured_len: len,
+            ip_len: 52 + len,
+            ip_id: id.wrapping_add(n),
+            ts_val: ts + n as u32,
+            ts_ecr: ts.wrapping_mul(7),
+            payload_hash: if len > 0 { 0xc0ffee ^ seq as u64 } else { 0 },
+            ..template()
+        },
+    };
+    let s = |t: i64, seq: u32, ack: u32, flags: u16, len: u16, n: u16| Seg {
+        dir: Dir::S2c,
+        t_us: t0_us + t,
+        pkt: TcpPacket {
+            src: SERVER_IP,
+            dst: CLIENT_IP,
+            sport: 8080,
+            dport: client_port,
+            seq,
+            ack,
+            flags,
+            payload_len: len,
+            captured_len: len,
+            ip_len: 52 + len,
+            ip_id: if flags & F::SYN != 0 {
+                0
+            } else {
+                id.wrapping_mul(3).wrapping_add(n)
+            },
+            ts_val: ts.wrapping_mul(7) + n as u32,
+            ts_ecr: ts,
+            payload_hash: if len > 0 { 0xbeef ^ seq as u64 } else { 0 },
+            ..template()
+        },
+    };
+    let (a, b) = (isn, isn2);
+    let segs = vec![
+        c(0, a, 0, F::SYN, 0, 0),
+        s(300, b, a + 1, F::SYN | F::ACK, 0, 0),
+        c(600, a + 1, b + 1, F::ACK, 0, 1),
+        c(700, a + 1, b + 1, F::ACK | F::PSH, 4, 2),
+        s(1000, b + 1, a + 5, F::ACK, 1000, 1),
+        s(1010, b + 1001, a + 5, F::ACK, 1000, 2),
+        s(1020, b + 2001, a + 5, F::ACK | F::PSH, 1000, 3),
+        c(1400, a + 5, b + 3001, F::ACK, 0, 3),
+        c(1500, a + 5, b + 3001, F::ACK | F::FIN, 0, 4),
+        s(1800, b + 3001, a + 6, F::ACK | F::FIN, 0, 4),
+        c(2100, a + 6, b + 3002, F::ACK, 0, 5),
+    ];
+    let mut w = Wire {
+        segs,
+        snat_port,
+        lb_offset_us: 0,
+        delay_us: 100,
+        seq_shift: 0,
+    };
+    for s in &mut w.segs {
+        if s.dir == Dir::C2s {
+            s.pkt.sport = client_port;
+        }
+    }
+    w
+}
+
+/// A packet of one capture, before frame numbers are given.
+#[derive(Clone, Debug)]
+struct Rendered {
+    client: Vec<TcpPacket>,
+    lb: Vec<TcpPacket>,
+}
+
+impl Wire {
+    /// The LB-side form of a packet (SNAT, TTL, seq shift).
+    fn at_lb(&self, p: &TcpPacket, dir: Dir) -> TcpPacket {
+        let mut q = p.clone();
+        match dir {
+            Dir::C2s => {
+                q.src = SNAT_IP;
+                q.sport = self.snat_port;
+                q.seq = q.seq.wrapping_add(self.seq_shift);
+            }
+            Dir::S2c => {
+                q.dst = SNAT_IP;
+                q.dport = self.snat_port;
+                if q.flags & F::ACK != 0 {
+                    q.ack = q.ack.wrapping_add(self.seq_shift);
+                }
+            }
+        }
+        q
+    }
+
+    fn render(&self) -> Rendered {
+        let mut r = Rendered {
+            client: Vec::new(),
+            lb: Vec::new(),
+        };
+        for s in &self.segs {
+            let sent = s.t_us;
+            let got = s.t_us + self.delay_us;
+            let lb_form = self.at_lb(&s.pkt, s.dir);
+            match s.dir {
+                Dir::C2s => {
+                    r.client.push(TcpPacket {
+                        ts_ns: sent * 1000,
+                        ..s.pkt.clone()
+                    });
+                    r.lb.push(TcpPacket {
+                        ts_ns: (got + self.lb_offset_us) * 1000,
+                        ttl: 63,
+                        ..lb_form
+                    });
+                }
+                Dir::S2c => {
+                    r.lb.push(TcpPacket {
+                        ts_ns: (sent + self.lb_offset_us) * 1000,
+                        ..lb_form
+                    });
+                    r.client.push(TcpPacket {
+                        ts_ns: got * 1000,
+                        ttl: 63,
+                        ..s.pkt.clone()
+                    });
+                }
+            }
+        }
+        r
+    }
+}
+
+/// A capture of these packets, in time order, frames numbered from 1.
+fn capture(mut pkts: Vec<TcpPacket>, lb_side: bool) -> Capture {
+    pkts.sort_by_key(|p| p.ts_ns);
+    for (i, p) in pkts.iter_mut().enumerate() {
+        p.frame = i as u32 + 1;
+    }
+    let mut addrs: Vec<IpAddr> = vec![
+        Ipv4Addr::new(10, 0, 0, 2).into(),
+        Ipv4Addr::new(203, 0, 113, 10).into(),
+    ];
+    if lb_side {
+        addrs.push(Ipv4Addr::new(198, 51, 100, 7).into());
+    }
+    let mut c = Capture {
+        packets: pkts,
+        addrs,
+        ..Capture::default()
+    };
+    c.stats.frames = c.packets.len() as u32;
+    c.stats.tcp = c.packets.len() as u32;
+    c
+}
+
+fn run(client: Vec<TcpPacket>, lb: Vec<TcpPacket>) -> (DiffResult, Capture, Capture) {
+    let (c, l) = (capture(client, false), capture(lb, true));
+    let (cc, lc) = (conn::split(&c), conn::split(&l));
+    let res = diff::diff(
+        Side::new(&c, &cc),
+        Side::new(&l, &lc),
+        &DiffOptions::default(),
+    );
+    (res, c, l)
+}
+
+/// (kind, dir, client frame, lb frame) of every event but `modified`.
+fn events(res: &DiffResult) -> Vec<(EventKind, Dir, Option<u32>, Option<u32>)> {
+    let mut v: Vec<_> = res
+        .all_events()
+        .filter(|e| e.kind != EventKind::Modified)
+        .map(|e| (e.kind, e.dir, e.client_frame, e.lb_frame))
+        .collect();
+    v.sort_by_key(|e| (e.2, e.3));
+    v
+}
+
+/// Frame of the packet matching `f` in a capture.
+fn frame_of(c: &Capture, f: impl Fn(&TcpPacket) -> bool) -> u32 {
+    c.packets.iter().find(|p| f(p)).expect("packet").frame
+}
+
+mod pairing {
+    use super::*;
+
+    #[test]
+    fn clean_path_pairs_and_reports_nothing() {
+        let r = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000).render();
+        let (res, _, _) = run(r.client, r.lb);
+        assert_eq!(res.flows.len(), 1);
+        assert!(res.unmatched_client.is_empty() && res.unmatched_lb.is_empty());
+        assert_eq!(events(&res), vec![]);
+        let f = &res.flows[0];
+        assert!(f.nat.snat && !f.nat.dnat);
+        assert!(f.confidence > 0.5, "{}", f.confidence);
+        assert_eq!(f.nat.ttl_drop, [Some(1), Some(1)]);
+    }
+
+    #[test]
+    fn snat_port_reuse_pairs_by_content_not_ports() {
+        // Three client connections, all SNATed to the same LB port in turn.
+        let mut client = Vec::new();
+        let mut lb = Vec::new();
+        for (i, isn) in [1000u32, 50_000, 900_000].iter().enumerate() {
+            let w = dialogue(
+                1_000_000 + i as i64 * 10_000,
+                *isn,
+                isn + 7777,
+                100 * i as u16,
+                5000 + 1000 * i as u32,
+                50_000 + i as u16,
+                40_000,
+            );
+            let r = w.render();
+            client.extend(r.client);
+            lb.extend(r.lb);
+        }
+        let (res, _, _) = run(client, lb);
+        assert_eq!(res.flows.len(), 3);
+        for f in &res.flows {
+            // LB streams are numbered in the same order as the client's.
+            assert_eq!(f.client.stream, f.lb.stream);
+            assert!(f.events.iter().all(|e| e.kind == EventKind::Modified));
+        }
+    }
+
+    #[test]
+    fn isn_shift_and_rewritten_ip_ids_still_pair() {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        w.seq_shift = 0x1234_5678;
+        let mut r = w.render();
+        for p in &mut r.lb {
+            p.ip_id = p.ip_id.wrapping_mul(40503).wrapping_add(17);
+        }
+        let (res, _, _) = run(r.client, r.lb);
+        assert_eq!(res.flows.len(), 1);
+        assert_eq!(events(&res), vec![]);
+        let f = &res.flows[0];
+        assert_eq!(f.nat.seq_offset_c2s, Some(0x1234_5678));
+        assert_eq!(f.nat.ip_id, ["rewritten", "rewritten"]);
+    }
+
+    #[test]
+    fn lb_connection_of_another_client_is_unmatched() {
+        let r = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000).render();
+        let other = dialogue(1_001_000, 77_000, 88_000, 900, 123_456, 50_001, 40_001).render();
+        let mut lb = r.lb;
+        lb.extend(other.lb);
+        let (res, _, _) = run(r.client, lb);
+        assert_eq!(res.flows.len(), 1);
+        assert_eq!(res.unmatched_lb.len(), 1);
+        assert!(res.unmatched_lb[0].events.is_empty());
+    }
+
+    #[test]
+    fn client_connection_with_no_twin_lists_its_packets_as_lost() {
+        let r = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000).render();
+        let lone = Wire {
+            segs: vec![Seg {
+                dir: Dir::C2s,
+                t_us: 1_000_500,
+                pkt: TcpPacket {
+                    sport: 50_009,
+                    seq: 31337,
+                    flags: F::SYN,
+                    ip_id: 4242,
+                    ts_val: 1,
+                    ..template()
+                },
+            }],
+            ..dialogue(0, 0, 0, 0, 0, 50_009, 40_009)
+        }
+        .render();
+        let mut client = r.client;
+        client.extend(lone.client);
+        let (res, c, _) = run(client, r.lb);
+        assert_eq!(res.unmatched_client.len(), 1);
+        let syn = frame_of(&c, |p| p.seq == 31337);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Lost, Dir::C2s, Some(syn), None)]
+        );
+    }
+}
+
+mod clock {
+    use super::*;
+
+    #[test]
+    fn offset_of_an_hour_is_found_between_the_two_delays() {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        w.lb_offset_us = 3_600_000_000 + 250_000;
+        let r = w.render();
+        let (res, _, _) = run(r.client, r.lb);
+        assert_eq!(events(&res), vec![]);
+        let off = res.clock.offset_s - 3600.25;
+        assert!(off.abs() < 150e-6, "offset error {off}");
+    }
+
+    #[test]
+    fn drift_is_estimated_over_a_long_capture() {
+        // 40 connections over 40 s, LB clock 50 ppm fast and 2 s behind.
+        let mut client = Vec::new();
+        let mut lb = Vec::new();
+        for i in 0..40u32 {
+            let t0 = 1_000_000 + i as i64 * 1_000_000;
+            let mut w = dialogue(
+                t0,
+                1000 + i * 100_000,
+                9_000_000 + i * 77_777,
+                (i * 20) as u16,
+                10_000 + i * 5000,
+                50_000 + i as u16,
+                40_000 + (i % 4) as u16,
+            );
+            w.lb_offset_us = -2_000_000 + (t0 as f64 * 50e-6) as i64;
+            let r = w.render();
+            client.extend(r.client);
+            lb.extend(r.lb);
+        }
+        let (res, _, _) = run(client, lb);
+        assert_eq!(res.flows.len(), 40);
+        assert!(
+            (res.clock.drift_ppm - 50.0).abs() < 5.0,
+            "drift {}",
+            res.clock.drift_ppm
+        );
+        assert_eq!(events(&res), vec![]);
+    }
+
+    #[test]
+    fn given_offset_is_used() {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        w.lb_offset_us = -42_000_000;
+        let r = w.render();
+        let (c, l) = (capture(r.client, false), capture(r.lb, true));
+        let (cc, lc) = (conn::split(&c), conn::split(&l));
+        let opts = DiffOptions {
+            clock_offset_s: Some(-42.0),
+            clock_drift_ppm: None,
+        };
+        let res = diff::diff(Side::new(&c, &cc), Side::new(&l, &lc), &opts);
+        assert_eq!(res.clock.source, "given");
+        assert_eq!(res.clock.offset_s, -42.0);
+        assert_eq!(res.flows.len(), 1);
+    }
+}
+
+mod retransmissions {
+    use super::*;
+
+    /// The request is lost on the way; the retransmission 200 ms later (same
+    /// seq and payload, new IP ID and timestamp) arrives.
+    #[test]
+    fn lost_original_and_arrived_retransmission_are_told_apart() {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        let req = w.segs[3].clone();
+        w.segs.insert(
+            4,
+            Seg {
+                t_us: req.t_us + 200_000,
+                pkt: TcpPacket {
+                    ip_id: 999,
+                    ts_val: req.pkt.ts_val + 200,
+                    ..req.pkt.clone()
+                },
+                ..req.clone()
+            },
+        );
+        let mut r = w.render();
+        // The LB never saw the original request.
+        r.lb.retain(|p| !(p.payload_len == 4 && p.ip_id == req.pkt.ip_id));
+        let (res, c, _) = run(r.client, r.lb);
+        let orig = frame_of(&c, |p| p.payload_len == 4 && p.ip_id == req.pkt.ip_id);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Lost, Dir::C2s, Some(orig), None)]
+        );
+    }
+
+    /// Same, but the middle zeroes IP IDs and the copies carry no timestamps:
+    /// only timing tells which copy arrived.
+    #[test]
+    fn timing_decides_when_ip_id_and_timestamps_are_gone() {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        for s in &mut w.segs {
+            s.pkt.info &= !info::TIMESTAMPS;
+            s.pkt.ts_val = 0;
+            s.pkt.ts_ecr = 0;
+        }
+        let req = w.segs[3].clone();
+        w.segs.insert(
+            4,
+            Seg {
+                t_us: req.t_us + 200_000,
+                pkt: TcpPacket {
+                    ip_id: 999,
+                    ..req.pkt.clone()
+                },
+                ..req.clone()
+            },
+        );
+        let mut r = w.render();
+        for p in &mut r.lb {
+            p.ip_id = 0;
+        }
+        // The LB saw only the retransmission.
+        let first_req = r.lb.iter().position(|p| p.payload_len == 4).unwrap();
+        r.lb.remove(first_req);
+        let (res, c, _) = run(r.client, r.lb);
+        let orig = frame_of(&c, |p| p.payload_len == 4 && p.ip_id == req.pkt.ip_id);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Lost, Dir::C2s, Some(orig), None)]
+        );
+    }
+
+    /// Identical RSTs (a closed socket answering twice) both arrive: one
+    /// copy each, in order, no duplicate and no loss.
+    #[test]
+    fn identical_copies_pair_one_to_one_in_order() {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        let last = w.segs.len() - 1;
+        w.segs.truncate(last);
+        let rst = TcpPacket {
+            src: SERVER_IP,
+            dst: CLIENT_IP,
+            sport: 8080,
+            dport: 50_000,
+            seq: 9000 + 3002,
+            flags: F::RST,
+            info: info::DF,
+            ip_id: 0,
+            ts_val: 0,
+            ts_ecr: 0,
+            ..template()
+        };
+        for k in 0..3 {
+            w.segs.push(Seg {
+                dir: Dir::S2c,
+                t_us: 1_003_000 + k * 40,
+                pkt: rst.clone(),
+            });
+        }
+        let r = w.render();
+        let (res, _, _) = run(r.client, r.lb);
+        assert_eq!(events(&res), vec![]);
+    }
+}
+
+mod resegmentation {
+    use super::*;
+
+    /// The server's sender capture shows one 3000-byte TSO super-segment;
+    /// the wire (and the client) carries three 1000-byte segments. A split
+    /// is not a loss, and the pieces are not injected.
+    #[test]
+    fn tso_split_is_not_a_loss() {
+        let w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        let mut r = w.render();
+        // Merge the three LB-side data segments into one.
+        let data: Vec<usize> = (0..r.lb.len())
+            .filter(|&i| r.lb[i].payload_len == 1000)
+            .collect();
+        let first = r.lb[data[0]].clone();
+        r.lb[data[0]] = TcpPacket {
+            payload_len: 3000,
+            captured_len: 3000,
+            ip_len: 3052,
+            payload_hash: 1,
+            ..first
+        };
+        for &i in data[1..].iter().rev() {
+            r.lb.remove(i);
+        }
+        let (res, _, _) = run(r.client, r.lb);
+        assert_eq!(events(&res), vec![]);
+        assert_eq!(res.flows[0].s2c.resegmented, 1);
+    }
+
+    /// GRO on the receiver: the client capture shows the three segments as one.
+    #[test]
+    fn gro_merge_is_not_an_injection() {
+        let w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        let mut r = w.render();
+        let data: Vec<usize> = (0..r.client.len())
+            .filter(|&i| r.client[i].payload_len == 1000)
+            .collect();
+        let last = r.client[*data.last().unwrap()].clone();
+        let first = r.client[data[0]].clone();
+        r.client[data[0]] = TcpPacket {
+            payload_len: 3000,
+            captured_len: 3000,
+            ip_len: 3052,
+            ts_ns: last.ts_ns,
+            payload_hash: 2,
+            ..first
+        };
+        for &i in data[1..].iter().rev() {
+            r.client.remove(i);
+        }
+        let (res, _, _) = run(r.client, r.lb);
+        assert_eq!(events(&res), vec![]);
+    }
+}
+
+mod reordering {
+    use super::*;
+
+    /// RFC 4737: the packet that arrives after one sent later is the
+    /// reordered one, and only it.
+    #[test]
+    fn late_packet_is_marked_once() {
+        let w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        let mut r = w.render();
+        // The server's first data segment arrives after the third.
+        let seg1 = r.client.iter().position(|p| p.payload_len == 1000).unwrap();
+        r.client[seg1].ts_ns += 25_000;
+        let (res, c, l) = run(r.client, r.lb);
+        let sent = frame_of(&l, |p| p.payload_len == 1000 && p.seq == 9001);
+        let got = frame_of(&c, |p| p.payload_len == 1000 && p.seq == 9001);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Reordered, Dir::S2c, Some(got), Some(sent))]
+        );
+    }
+}
+
+mod duplicates {
+    use super::*;
+
+    #[test]
+    fn second_identical_copy_is_a_duplicate() {
+        let w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        let mut r = w.render();
+        let req = r.lb.iter().find(|p| p.payload_len == 4).unwrap().clone();
+        r.lb.push(TcpPacket {
+            ts_ns: req.ts_ns + 5_000,
+            ..req
+        });
+        let (res, c, l) = run(r.client, r.lb);
+        let sent = frame_of(&c, |p| p.payload_len == 4);
+        let first = frame_of(&l, |p| p.payload_len == 4);
+        let ev: Vec<_> = res
+            .all_events()
+            .filter(|e| e.kind != EventKind::Modified)
+            .collect();
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Duplicated, Dir::C2s, Some(sent), Some(first))]
+        );
+        assert_eq!(ev[0].extra_frames, vec![first + 1]);
+    }
+}
+
+mod injection {
+    use super::*;
+
+    /// A RST toward the client that the server never sent (the middle made it).
+    #[test]
+    fn rst_the_lb_never_sent_is_injected() {
+        let w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        let mut r = w.render();
+        let rst = TcpPacket {
+            src: SERVER_IP,
+            dst: CLIENT_IP,
+            sport: 8080,
+            dport: 50_000,
+            seq: 9001,
+            ack: 1005,
+            flags: F::RST | F::ACK,
+            info: info::DF,
+            ip_id: 0,
+            ts_ns: 1_000_750_000,
+            ..template()
+        };
+        r.client.push(rst);
+        let (res, c, _) = run(r.client, r.lb);
+        let f = frame_of(&c, |p| p.flags & F::RST != 0);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Injected, Dir::S2c, Some(f), None)]
+        );
+    }
+
+    /// A RST toward the server, as if from the client.
+    #[test]
+    fn rst_toward_the_server_is_injected_on_the_lb_side() {
+        let w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        let mut r = w.render();
+        let rst = TcpPacket {
+            src: SNAT_IP,
+            sport: 40_000,
+            seq: 1005,
+            ack: 0,
+            flags: F::RST,
+            info: info::DF,
+            ip_id: 0,
+            ts_ns: 1_001_450_000,
+            ..template()
+        };
+        r.lb.push(rst);
+        let (res, _, l) = run(r.client, r.lb);
+        let f = frame_of(&l, |p| p.flags & F::RST != 0);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Injected, Dir::C2s, None, Some(f))]
+        );
+    }
+}
