@@ -10,8 +10,12 @@ pub mod conn;
 pub mod decode;
 pub mod error;
 pub mod f5;
+mod netmon;
 pub mod packet;
+mod pcap;
+mod pcapng;
 pub mod read;
+mod source;
 
 pub use conn::{Connection, Connections, Direction};
 pub use error::ReadError;

@@ -1,8 +1,27 @@
-//! Opening a capture file and turning its records into TCP packets. (Placeholder.)
+//! Reading a capture file into TCP packets.
+//!
+//! [`read_capture`] opens the file ([`crate::source`]: memory map, or gunzip
+//! into memory), picks the format from the magic number (never the name),
+//! and walks the records with the format's walker ([`crate::pcap`],
+//! [`crate::pcapng`], [`crate::netmon`]). Walking is sequential (record
+//! boundaries depend on the previous record), decoding is not: records are
+//! taken in chunks of [`CHUNK`], decoded in parallel with rayon, and then
+//! folded into the [`Capture`] in frame order (numbers, address interning,
+//! side tables, IP reassembly, statistics).
+//!
+//! Frames are numbered as Wireshark numbers them: every record that
+//! Wireshark shows as a frame counts, TCP or not, packet or not (a pcapng
+//! custom block, a Network Monitor filter frame).
 
+use crate::decode::defrag::Defragmenter;
+use crate::decode::{decode_frame, decode_frame_with_orig_len, Decoded};
 use crate::error::{ReadError, ReadErrorKind};
-use crate::packet::Capture;
-use std::path::Path;
+use crate::packet::{Capture, FileFormat, Interface, ReadStats, Warning};
+use crate::{netmon, pcap, pcapng, source};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 /// Options for [`read_capture`].
 #[derive(Clone, Debug, Default)]
@@ -11,7 +30,322 @@ pub struct ReadOptions {
     pub single_threaded: bool,
 }
 
+/// Records decoded in parallel at a time: large enough to keep every core
+/// busy, small enough that a chunk's records and decodes stay in cache-ish
+/// memory (about 5 MB).
+pub(crate) const CHUNK: usize = 64 * 1024;
+
+/// Largest captured length of a record we accept. Wireshark's
+/// `WTAP_MAX_PACKET_SIZE_STANDARD`: no capture tool writes a bigger frame
+/// for the link types twincap decodes, so a bigger length means the file
+/// is corrupt at that point.
+pub(crate) const MAX_RECORD_LEN: u32 = 262_144;
+
+/// Link type of a record Wireshark numbers as a frame although it carries
+/// no network packet (pcapng custom, systemd journal and sysdig blocks,
+/// Network Monitor event and filter frames). Counted as non-TCP.
+pub(crate) const NOT_A_PACKET: u32 = u32::MAX;
+
+/// One record of the file, borrowed from the file's bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Record<'a> {
+    /// The captured bytes.
+    pub(crate) data: &'a [u8],
+    /// Offset of the record (its header or block) in the (decompressed) file.
+    pub(crate) offset: u64,
+    pub(crate) ts_ns: i64,
+    /// pcap LINKTYPE_* value, or [`NOT_A_PACKET`].
+    pub(crate) link_type: u32,
+    /// Length of the frame on the wire.
+    pub(crate) orig_len: u32,
+}
+
+/// What a format walker reports besides records, and the frame count the
+/// walker names frames by in errors, warnings and comments.
+#[derive(Debug, Default)]
+pub(crate) struct Side {
+    pub(crate) path: PathBuf,
+    /// Records handed out so far; the record being read is frame `frames + 1`.
+    pub(crate) frames: u32,
+    pub(crate) comments: Vec<(u32, String)>,
+    pub(crate) section_comments: Vec<String>,
+    pub(crate) interfaces: Vec<Interface>,
+    pub(crate) warnings: Vec<Warning>,
+}
+
+impl Side {
+    /// The frame number of the record being read.
+    pub(crate) fn next_frame(&self) -> u32 {
+        self.frames.saturating_add(1)
+    }
+
+    /// An error about the record being read.
+    pub(crate) fn corrupt(&self, offset: usize, message: impl Into<String>) -> ReadError {
+        let frame = self.next_frame();
+        ReadError::new(&self.path, ReadErrorKind::Corrupt, message)
+            .at_frame(frame)
+            .at_offset(offset as u64)
+            .hint(format!(
+                "the file is damaged here; Wireshark stops here too. \
+                 `editcap -r FILE fixed.pcapng 1-{}` keeps the frames before it",
+                frame.saturating_sub(1).max(1)
+            ))
+    }
+
+    /// The file ends inside the record being read (the writer was killed):
+    /// warn, and stop reading with every whole record kept.
+    pub(crate) fn truncated(&mut self, offset: usize) {
+        let frame = self.next_frame();
+        self.warnings.push(Warning {
+            frame,
+            offset: Some(offset as u64),
+            message: format!(
+                "file ends in the middle of frame {frame}: read {} whole frames",
+                frame - 1
+            ),
+        });
+    }
+
+    /// The file ends inside a block that is not a frame (pcapng).
+    pub(crate) fn truncated_block(&mut self, offset: usize, what: &str) {
+        self.warnings.push(Warning {
+            frame: 0,
+            offset: Some(offset as u64),
+            message: format!(
+                "file ends in the middle of {what}: read {} whole frames",
+                self.frames
+            ),
+        });
+    }
+}
+
+/// A format's record walker.
+pub(crate) trait Walk<'a> {
+    /// The next record, `None` at the end of the file (after pushing a
+    /// warning to `side` when the file ends inside a record).
+    fn next_record(&mut self, side: &mut Side) -> Result<Option<Record<'a>>, ReadError>;
+}
+
 /// Read a whole capture file.
-pub fn read_capture(path: &Path, _opts: &ReadOptions) -> Result<Capture, ReadError> {
-    Err(ReadError::new(path, ReadErrorKind::NotACapture, "reader not written yet"))
+///
+/// Errors name the file, the frame and byte offset where reading stopped,
+/// and what to do about it. A file cut off inside a record (a capture tool
+/// killed mid-write) is not an error: every whole record is read and
+/// [`Capture::warnings`] says where the file ends.
+pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadError> {
+    let opened = source::open(path)?;
+    let bytes: &[u8] = &opened.bytes;
+    let mut side = Side {
+        path: path.to_path_buf(),
+        ..Side::default()
+    };
+    side.warnings.extend(opened.warning.clone());
+    let format = detect(path, bytes, opened.gzip)?;
+    let mut walker: Box<dyn Walk<'_> + '_> = match format {
+        FileFormat::Pcap | FileFormat::PcapNano => Box::new(pcap::Pcap::open(bytes, &mut side)?),
+        FileFormat::Pcapng => Box::new(pcapng::Pcapng::open(bytes, &mut side)?),
+        FileFormat::Netmon => Box::new(netmon::Netmon::open(bytes, &mut side)?),
+    };
+    if let (FileFormat::Pcap | FileFormat::PcapNano, Some(interface)) =
+        (format, side.interfaces.first())
+    {
+        if !link_type_supported(interface.link_type) {
+            return Err(unsupported_link(path, &[interface.link_type]));
+        }
+    }
+
+    let mut fold = Fold::default();
+    let mut chunk: Vec<Record<'_>> = Vec::with_capacity(CHUNK);
+    loop {
+        chunk.clear();
+        let mut at_end = false;
+        while chunk.len() < CHUNK {
+            match walker.next_record(&mut side)? {
+                Some(record) => {
+                    side.frames = side.frames.checked_add(1).ok_or_else(|| {
+                        side.corrupt(record.offset as usize, "more than 4294967295 frames")
+                    })?;
+                    chunk.push(record);
+                }
+                None => {
+                    at_end = true;
+                    break;
+                }
+            }
+        }
+        // Frames before this chunk.
+        let before = side.frames - chunk.len() as u32;
+        let decoded: Vec<Decoded<'_>> = if opts.single_threaded || chunk.len() < 256 {
+            chunk.iter().map(decode_record).collect()
+        } else {
+            chunk.par_iter().map(decode_record).collect()
+        };
+        for (i, (record, decoded)) in chunk.iter().zip(decoded).enumerate() {
+            fold.add(before + 1 + i as u32, record, decoded);
+        }
+        if at_end {
+            break;
+        }
+    }
+    drop(walker);
+
+    let mut cap = fold.cap;
+    cap.path = path.to_path_buf();
+    cap.format = Some(format);
+    cap.gzip = opened.gzip;
+    cap.stats.frames = side.frames;
+    cap.comments = side.comments;
+    cap.section_comments = side.section_comments;
+    cap.interfaces = side.interfaces;
+    cap.warnings = side.warnings;
+    if cap.stats.frames > 0 && cap.stats.unsupported_link == cap.stats.frames {
+        let mut kinds: Vec<u32> = cap.interfaces.iter().map(|i| i.link_type).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        return Err(unsupported_link(path, &kinds));
+    }
+    Ok(cap)
+}
+
+fn decode_record<'a>(record: &Record<'a>) -> Decoded<'a> {
+    if record.link_type == NOT_A_PACKET {
+        Decoded::NonTcp
+    } else {
+        decode_frame_with_orig_len(record.link_type, record.data, record.orig_len)
+    }
+}
+
+/// The sequential half of reading: frame-ordered state.
+#[derive(Default)]
+struct Fold {
+    cap: Capture,
+    addr_ids: FxHashMap<IpAddr, u32>,
+    defrag: Defragmenter,
+    /// Reassembled datagram of the last completed fragment.
+    datagram: Vec<u8>,
+}
+
+impl Fold {
+    fn add(&mut self, frame: u32, record: &Record<'_>, decoded: Decoded<'_>) {
+        if let Decoded::Ipv4Fragment = decoded {
+            let mut datagram = std::mem::take(&mut self.datagram);
+            match self
+                .defrag
+                .push(record.link_type, record.data, record.orig_len, &mut datagram)
+            {
+                Decoded::Tcp(tcp) => self.tcp(frame, record, tcp),
+                _ => self.cap.stats.ipv4_fragments += 1,
+            }
+            self.datagram = datagram;
+            return;
+        }
+        let stats: &mut ReadStats = &mut self.cap.stats;
+        match decoded {
+            Decoded::Tcp(tcp) => return self.tcp(frame, record, tcp),
+            Decoded::NonTcp => stats.non_tcp += 1,
+            Decoded::Ipv4Fragment => stats.ipv4_fragments += 1,
+            Decoded::Malformed(_) => stats.malformed += 1,
+            Decoded::UnsupportedLink => stats.unsupported_link += 1,
+        }
+    }
+
+    fn tcp(&mut self, frame: u32, record: &Record<'_>, tcp: Box<crate::decode::DecodedTcp<'_>>) {
+        let cap = &mut self.cap;
+        cap.stats.tcp += 1;
+        let mut packet = tcp.packet;
+        packet.frame = frame;
+        packet.ts_ns = record.ts_ns;
+        packet.rec_offset = record.offset;
+        for (addr, id) in [(tcp.src, &mut packet.src), (tcp.dst, &mut packet.dst)] {
+            *id = *self.addr_ids.entry(addr).or_insert_with(|| {
+                cap.addrs.push(addr);
+                cap.addrs.len() as u32 - 1
+            });
+        }
+        let sacks = tcp.sacks.get(..packet.sack_count as usize).unwrap_or(&tcp.sacks);
+        packet.sack_count = sacks.len() as u8;
+        packet.sack_index = cap.sacks.len() as u32;
+        cap.sacks.extend_from_slice(sacks);
+        if let Some(payload) = tcp.rst_payload {
+            cap.rst_payloads.push((frame, payload.to_vec()));
+        }
+        cap.packets.push(packet);
+    }
+}
+
+/// The format, from the first bytes of the (decompressed) file.
+fn detect(path: &Path, bytes: &[u8], gzip: bool) -> Result<FileFormat, ReadError> {
+    match bytes.get(..4) {
+        Some([0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4]) => Ok(FileFormat::Pcap),
+        Some([0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d]) => Ok(FileFormat::PcapNano),
+        Some([0x0a, 0x0d, 0x0d, 0x0a]) => Ok(FileFormat::Pcapng),
+        Some(b"GMBU" | b"RTSS") => Ok(FileFormat::Netmon),
+        _ => {
+            let start: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            Err(ReadError::new(
+                path,
+                ReadErrorKind::NotACapture,
+                format!(
+                    "not a capture file twincap reads: {}it starts with bytes {}, which is the magic \
+                     number of none of pcap, pcapng or Microsoft Network Monitor 2.x \
+                     (plain or gzip-compressed)",
+                    if gzip { "after gunzip, " } else { "" },
+                    start.join(" ")
+                ),
+            )
+            .hint("if Wireshark opens it, convert it with `editcap -F pcapng FILE out.pcapng`"))
+        }
+    }
+}
+
+/// Whether `decode_frame` knows the link type (it answers `UnsupportedLink`
+/// for an unknown one whatever the frame holds).
+pub(crate) fn link_type_supported(link_type: u32) -> bool {
+    link_type != NOT_A_PACKET && !matches!(decode_frame(link_type, &[]), Decoded::UnsupportedLink)
+}
+
+fn unsupported_link(path: &Path, link_types: &[u32]) -> ReadError {
+    let names: Vec<String> = link_types.iter().map(|&l| link_type_name(l)).collect();
+    let known: Vec<String> = (0..=300)
+        .filter(|&l| link_type_supported(l))
+        .map(link_type_name)
+        .collect();
+    ReadError::new(
+        path,
+        ReadErrorKind::UnsupportedLinkType,
+        format!(
+            "link type {} is not one twincap decodes, so no frame can be read",
+            names.join(", ")
+        ),
+    )
+    .hint(format!("twincap decodes link types {}", known.join(", ")))
+}
+
+/// `1 (Ethernet)`: a LINKTYPE_* value with its name where we know it.
+fn link_type_name(link_type: u32) -> String {
+    let name = match link_type {
+        0 => "BSD loopback",
+        1 => "Ethernet",
+        6 => "Token Ring",
+        9 => "PPP",
+        10 => "FDDI",
+        12 | 14 | 101 => "raw IP",
+        50 => "PPP in HDLC framing",
+        104 => "Cisco HDLC",
+        105 => "802.11",
+        108 => "OpenBSD loopback",
+        109 => "OpenBSD enc",
+        113 => "Linux cooked",
+        117 => "OpenBSD pflog",
+        127 => "802.11 radiotap",
+        228 => "raw IPv4",
+        229 => "raw IPv6",
+        276 => "Linux cooked v2",
+        NOT_A_PACKET => return "(no packet)".to_string(),
+        l if l & 0xffff_0000 == netmon::UNMAPPED_MEDIA => {
+            return format!("Network Monitor media type {}", l & 0xffff)
+        }
+        _ => return link_type.to_string(),
+    };
+    format!("{link_type} ({name})")
 }

@@ -1,0 +1,135 @@
+//! Getting a capture file's bytes into memory: a plain file is memory-mapped
+//! (the formats are then parsed in place, without copying a frame), a gzip
+//! file (magic 1f 8b) is decompressed into a buffer first. Also the
+//! bounds-checked little helpers every format parser reads fields with.
+
+use crate::error::{ReadError, ReadErrorKind};
+use crate::packet::Warning;
+use std::fs::File;
+use std::io::Read;
+use std::ops::Deref;
+use std::path::Path;
+
+/// The bytes of a capture file, as the format parsers see them.
+pub(crate) enum Source {
+    Mapped(memmap2::Mmap),
+    /// Decompressed gzip data.
+    Inflated(Vec<u8>),
+}
+
+impl Deref for Source {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Source::Mapped(map) => map,
+            Source::Inflated(bytes) => bytes,
+        }
+    }
+}
+
+/// A file opened for reading.
+pub(crate) struct Opened {
+    pub(crate) bytes: Source,
+    pub(crate) gzip: bool,
+    /// Something went wrong while decompressing, after some data came out.
+    pub(crate) warning: Option<Warning>,
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Open `path`: map it, or inflate it when it is gzip-compressed.
+pub(crate) fn open(path: &Path) -> Result<Opened, ReadError> {
+    let io_error = |e: std::io::Error| {
+        ReadError::new(path, ReadErrorKind::Io, format!("cannot read the file: {e}"))
+            .hint("check the path and that you may read the file")
+    };
+    let file = File::open(path).map_err(io_error)?;
+    let meta = file.metadata().map_err(io_error)?;
+    if meta.is_dir() {
+        return Err(ReadError::new(
+            path,
+            ReadErrorKind::Io,
+            "is a directory, not a capture file",
+        )
+        .hint("give the path of a pcap, pcapng or Network Monitor file"));
+    }
+    if meta.len() == 0 {
+        return Err(empty(path, "the file is empty (0 bytes)"));
+    }
+    // SAFETY: the map is read-only and lives as long as the `Capture` read
+    // from it is being built. Another process truncating or rewriting the
+    // file while we read is outside what a capture reader can defend
+    // against (tools that append, like a running tcpdump, only add bytes
+    // past what we mapped).
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_error)?;
+    if !map.starts_with(&GZIP_MAGIC) {
+        return Ok(Opened {
+            bytes: Source::Mapped(map),
+            gzip: false,
+            warning: None,
+        });
+    }
+    let mut inflated = Vec::with_capacity(map.len().saturating_mul(3));
+    let result = flate2::read::MultiGzDecoder::new(&map[..]).read_to_end(&mut inflated);
+    let mut warning = None;
+    if let Err(e) = result {
+        if inflated.is_empty() {
+            return Err(ReadError::new(
+                path,
+                ReadErrorKind::Corrupt,
+                format!("the file starts like gzip (1f 8b) but does not decompress: {e}"),
+            )
+            .hint("check the file with `gzip -t`; if it is not compressed, it is no capture twincap reads"));
+        }
+        // A gzip stream cut off (the writer was killed) decompresses up to
+        // where it stops: read what came out, as gunzip would.
+        warning = Some(Warning {
+            frame: 0,
+            offset: Some(inflated.len() as u64),
+            message: format!(
+                "gzip data stops after {} decompressed bytes ({e}); reading what was decompressed",
+                inflated.len()
+            ),
+        });
+    }
+    if inflated.is_empty() {
+        return Err(empty(path, "the gzip file decompresses to nothing (0 bytes)"));
+    }
+    Ok(Opened {
+        bytes: Source::Inflated(inflated),
+        gzip: true,
+        warning,
+    })
+}
+
+fn empty(path: &Path, message: &str) -> ReadError {
+    ReadError::new(path, ReadErrorKind::Empty, message).hint(
+        "nothing was captured into it; check that the capture ran and was stopped cleanly",
+    )
+}
+
+/// `len` bytes at `at`, if the buffer holds them.
+pub(crate) fn slice(bytes: &[u8], at: usize, len: usize) -> Option<&[u8]> {
+    bytes.get(at..at.checked_add(len)?)
+}
+
+pub(crate) fn u16_at(bytes: &[u8], at: usize, swapped: bool) -> Option<u16> {
+    let v = u16::from_le_bytes(slice(bytes, at, 2)?.try_into().ok()?);
+    Some(if swapped { v.swap_bytes() } else { v })
+}
+
+pub(crate) fn u32_at(bytes: &[u8], at: usize, swapped: bool) -> Option<u32> {
+    let v = u32::from_le_bytes(slice(bytes, at, 4)?.try_into().ok()?);
+    Some(if swapped { v.swap_bytes() } else { v })
+}
+
+pub(crate) fn u64_at(bytes: &[u8], at: usize, swapped: bool) -> Option<u64> {
+    let v = u64::from_le_bytes(slice(bytes, at, 8)?.try_into().ok()?);
+    Some(if swapped { v.swap_bytes() } else { v })
+}
+
+/// Seconds and nanoseconds since the epoch as one `i64` of nanoseconds,
+/// saturating instead of overflowing on absurd values.
+pub(crate) fn ns(secs: i64, nanos: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
+}
