@@ -530,15 +530,22 @@ pub struct Agreement {
     pub decoded: usize,
 }
 
+/// Compares with `tsv` the trailers found by the hand-written pcap reader.
 pub fn compare(frames: &[&[u8]], tsv: &str) -> Agreement {
+    let trailers: Vec<Option<&[u8]>> = frames.iter().map(|f| trailer_of(f)).collect();
+    compare_trailers(&trailers, tsv)
+}
+
+/// Compares with `tsv` the trailer bytes of each frame (`None`: no trailer).
+pub fn compare_trailers(trailers: &[Option<&[u8]>], tsv: &str) -> Agreement {
     let (header, rows) = read_tsv(tsv);
-    assert_eq!(frames.len(), rows.len(), "{tsv}: one row per frame");
+    assert_eq!(trailers.len(), rows.len(), "{tsv}: one row per frame");
     let mut a = Agreement {
         columns: BTreeMap::new(),
         differences: Vec::new(),
         decoded: 0,
     };
-    for (i, (frame, row)) in frames.iter().zip(&rows).enumerate() {
+    for (i, (trailer, row)) in trailers.iter().zip(&rows).enumerate() {
         let number = i + 1;
         assert_eq!(row[0], number.to_string());
         let mut expected: BTreeMap<&str, String> = header
@@ -547,7 +554,7 @@ pub fn compare(frames: &[&[u8]], tsv: &str) -> Agreement {
             .zip(row.iter().cloned())
             .skip(1)
             .collect();
-        let mut ours = match trailer_of(frame).map(f5::decode_trailer) {
+        let mut ours = match trailer.map(f5::decode_trailer) {
             Some(Ok(t)) => {
                 a.decoded += 1;
                 assert!(t.issues.is_empty(), "frame {number}: {:?}", t.issues);

@@ -149,44 +149,60 @@ fn handbuilt_trailers_match_tshark() {
     assert_eq!(a.decoded, frames.len());
 }
 
-/// The parser's own frame decoder finds the same trailer bytes
-/// (`TcpPacket::trailer_len` with `info::TRAILER`, via
-/// `f5::packet_trailer`) as the hand-written reader above, on every TCP
-/// frame of the BIG-IP capture.
-#[test]
-fn hackazon_trailers_via_parser_decoder() {
-    use twincap_parser::decode::{decode_frame, Decoded};
-    let pcap = fs::read(root().join("fixtures/corpus/f5adc_hackazon2.pcap")).unwrap();
-    let frames = pcap_frames(&pcap);
-    let mut tcp = 0;
-    for (i, frame) in frames.iter().enumerate() {
-        let Decoded::Tcp(d) = decode_frame(1, frame) else {
-            continue;
-        };
-        tcp += 1;
-        let via_parser = f5::packet_trailer(&d.packet, frame);
-        assert_eq!(via_parser, trailer_of(frame), "frame {}", i + 1);
-        assert!(
-            f5::decode_trailer(via_parser.unwrap()).is_ok(),
-            "frame {}",
-            i + 1
-        );
+/// The trailer bytes of each frame of a pcap, found the way callers will:
+/// `read_capture`, then the frame at each packet's `rec_offset` (a pcap
+/// record header is 16 bytes, captured length at byte 8) and
+/// `f5::packet_trailer`. Frames that are not TCP get `None`.
+fn trailers_via_read_capture(pcap: &[u8], path: &std::path::Path) -> Vec<Option<Vec<u8>>> {
+    let cap = twincap_parser::read_capture(path, &twincap_parser::ReadOptions::default()).unwrap();
+    let mut out = vec![None; cap.frames() as usize];
+    for p in &cap.packets {
+        let at = p.rec_offset as usize;
+        let incl = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &pcap[at + 16..at + 16 + incl];
+        out[p.frame as usize - 1] = f5::packet_trailer(p, frame).map(<[u8]>::to_vec);
     }
-    assert_eq!(tcp, frames.len() - 1);
+    out
 }
 
-/// The parser's RST payload side table carries the BIG-IP's reset cause.
+/// The tshark comparison again, with the trailers found through the
+/// parser's reader (`read_capture`, `rec_offset`, `trailer_len`) rather than
+/// by hand.
 #[test]
-fn rst_payload_via_parser_decoder() {
-    use twincap_parser::decode::{decode_frame, Decoded};
-    let pcap = fs::read(root().join("fixtures/corpus/tcpdump_tcp_rst_data.pcap")).unwrap();
-    let frame = pcap_frames(&pcap)[0];
-    let Decoded::Tcp(d) = decode_frame(1, frame) else {
-        panic!("a TCP frame");
+fn hackazon_trailers_via_read_capture_match_tshark() {
+    let path = root().join("fixtures/corpus/f5adc_hackazon2.pcap");
+    let pcap = fs::read(&path).unwrap();
+    let trailers = trailers_via_read_capture(&pcap, &path);
+    let by_hand: Vec<Option<&[u8]>> = pcap_frames(&pcap).iter().map(|f| trailer_of(f)).collect();
+    for (i, (ours, hand)) in trailers.iter().zip(&by_hand).enumerate() {
+        assert_eq!(ours.as_deref(), *hand, "frame {}", i + 1);
+    }
+    let refs: Vec<Option<&[u8]>> = trailers.iter().map(Option::as_deref).collect();
+    let a = common::compare_trailers(&refs, "f5adc_hackazon2.trailers.tsv");
+    report("hackazon via read_capture", &a, refs.len());
+    assert!(a.differences.is_empty(), "{}", a.differences.join("\n"));
+    assert_eq!(a.decoded, refs.len() - 1);
+}
+
+/// `Capture::rst_payloads` carries the BIG-IP's reset cause, and the binary
+/// diagnostic payload is reported as binary.
+#[test]
+fn rst_payloads_via_read_capture() {
+    let read = |name: &str| {
+        let path = root().join("fixtures/corpus").join(name);
+        twincap_parser::read_capture(&path, &twincap_parser::ReadOptions::default()).unwrap()
     };
-    let cause = f5::parse_rst_cause(d.rst_payload.expect("RST with data")).unwrap();
+    let cap = read("tcpdump_tcp_rst_data.pcap");
+    let (frame, payload) = &cap.rst_payloads[0];
+    assert_eq!(*frame, 1);
     assert_eq!(
-        cause.to_string(),
+        f5::parse_rst_cause(payload).unwrap().to_string(),
         "BIG-IP: [0x11c5672:3045] {peer} TCP RST from remote system"
     );
+    let cap = read("tcpdump_tcp_rst_diag_payload.pcap");
+    let (_, payload) = &cap.rst_payloads[0];
+    assert!(matches!(
+        f5::parse_rst_cause(payload),
+        Some(f5::RstCause::Binary { len: 8, .. })
+    ));
 }
