@@ -157,7 +157,10 @@ impl<'a> Walk<'a> for Netmon<'a> {
             let Some(header) = slice(self.bytes, at, header_len) else {
                 return Err(side.corrupt(
                     at,
-                    format!("the frame table points past the end of the {}-byte file", self.bytes.len()),
+                    format!(
+                        "the frame table points past the end of the {}-byte file",
+                        self.bytes.len()
+                    ),
                 ));
             };
             let (delta_ns, original, captured) = if self.major == 1 {
@@ -193,7 +196,10 @@ impl<'a> Walk<'a> for Netmon<'a> {
             ) else {
                 return Err(side.corrupt(
                     at,
-                    format!("the record runs past the end of the {}-byte file", self.bytes.len()),
+                    format!(
+                        "the record runs past the end of the {}-byte file",
+                        self.bytes.len()
+                    ),
                 ));
             };
             let media = if trailer.is_empty() {

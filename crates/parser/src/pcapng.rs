@@ -70,7 +70,9 @@ impl<'a> Pcapng<'a> {
     /// `bytes` starts with the SHB block type; the SHB itself is read as the
     /// first block.
     pub(crate) fn open(bytes: &'a [u8], side: &mut Side) -> Result<Self, ReadError> {
-        if u32_at(bytes, 8, false).is_some_and(|m| m != BYTE_ORDER_MAGIC && m.swap_bytes() != BYTE_ORDER_MAGIC) {
+        if u32_at(bytes, 8, false)
+            .is_some_and(|m| m != BYTE_ORDER_MAGIC && m.swap_bytes() != BYTE_ORDER_MAGIC)
+        {
             return Err(ReadError::new(
                 &side.path,
                 ReadErrorKind::NotACapture,
@@ -129,7 +131,9 @@ impl<'a> Pcapng<'a> {
         if !(major == 1 && (minor == 0 || minor == 2)) {
             return Err(side.corrupt(
                 at,
-                format!("pcapng section version {major}.{minor} is not supported (1.0 and 1.2 are)"),
+                format!(
+                    "pcapng section version {major}.{minor} is not supported (1.0 and 1.2 are)"
+                ),
             ));
         }
         for (code, value) in options(&shb[24..len - 4], swapped) {
@@ -236,10 +240,14 @@ impl<'a> Pcapng<'a> {
             ));
         }
         let padded = round4(captured);
-        let Some(data) = slice(body, 20, captured as usize).filter(|_| body.len() >= 20 + padded) else {
+        let Some(data) = slice(body, 20, captured as usize).filter(|_| body.len() >= 20 + padded)
+        else {
             return Err(side.corrupt(
                 at,
-                format!("{what} of {} bytes cannot hold the {captured} captured bytes it declares", body.len() + 12),
+                format!(
+                    "{what} of {} bytes cannot hold the {captured} captured bytes it declares",
+                    body.len() + 12
+                ),
             ));
         };
         for (code, value) in options(&body[20 + padded..], self.swapped) {
@@ -270,7 +278,12 @@ impl<'a> Pcapng<'a> {
 
     /// A Simple Packet Block `body`: interface 0, no time; the captured part
     /// is the original length cut to interface 0's snaplen.
-    fn simple_packet(&self, body: &'a [u8], at: usize, side: &mut Side) -> Result<Record<'a>, ReadError> {
+    fn simple_packet(
+        &self,
+        body: &'a [u8],
+        at: usize,
+        side: &mut Side,
+    ) -> Result<Record<'a>, ReadError> {
         if body.len() < 4 {
             return Err(side.corrupt(at, "simple packet block too short"));
         }
@@ -293,7 +306,10 @@ impl<'a> Pcapng<'a> {
         let Some(data) = slice(body, 4, captured as usize) else {
             return Err(side.corrupt(
                 at,
-                format!("simple packet block of {} bytes cannot hold its {captured}-byte frame", body.len() + 12),
+                format!(
+                    "simple packet block of {} bytes cannot hold its {captured}-byte frame",
+                    body.len() + 12
+                ),
             ));
         };
         Ok(Record {

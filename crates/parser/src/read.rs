@@ -229,10 +229,12 @@ impl Fold {
     fn add(&mut self, frame: u32, record: &Record<'_>, decoded: Decoded<'_>) {
         if let Decoded::Ipv4Fragment = decoded {
             let mut datagram = std::mem::take(&mut self.datagram);
-            match self
-                .defrag
-                .push(record.link_type, record.data, record.orig_len, &mut datagram)
-            {
+            match self.defrag.push(
+                record.link_type,
+                record.data,
+                record.orig_len,
+                &mut datagram,
+            ) {
                 Decoded::Tcp(tcp) => self.tcp(frame, record, tcp),
                 _ => self.cap.stats.ipv4_fragments += 1,
             }
@@ -262,7 +264,10 @@ impl Fold {
                 cap.addrs.len() as u32 - 1
             });
         }
-        let sacks = tcp.sacks.get(..packet.sack_count as usize).unwrap_or(&tcp.sacks);
+        let sacks = tcp
+            .sacks
+            .get(..packet.sack_count as usize)
+            .unwrap_or(&tcp.sacks);
         packet.sack_count = sacks.len() as u8;
         packet.sack_index = cap.sacks.len() as u32;
         cap.sacks.extend_from_slice(sacks);

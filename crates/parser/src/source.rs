@@ -40,8 +40,12 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Open `path`: map it, or inflate it when it is gzip-compressed.
 pub(crate) fn open(path: &Path) -> Result<Opened, ReadError> {
     let io_error = |e: std::io::Error| {
-        ReadError::new(path, ReadErrorKind::Io, format!("cannot read the file: {e}"))
-            .hint("check the path and that you may read the file")
+        ReadError::new(
+            path,
+            ReadErrorKind::Io,
+            format!("cannot read the file: {e}"),
+        )
+        .hint("check the path and that you may read the file")
     };
     let file = File::open(path).map_err(io_error)?;
     let meta = file.metadata().map_err(io_error)?;
@@ -93,7 +97,10 @@ pub(crate) fn open(path: &Path) -> Result<Opened, ReadError> {
         });
     }
     if inflated.is_empty() {
-        return Err(empty(path, "the gzip file decompresses to nothing (0 bytes)"));
+        return Err(empty(
+            path,
+            "the gzip file decompresses to nothing (0 bytes)",
+        ));
     }
     Ok(Opened {
         bytes: Source::Inflated(inflated),
@@ -103,9 +110,8 @@ pub(crate) fn open(path: &Path) -> Result<Opened, ReadError> {
 }
 
 fn empty(path: &Path, message: &str) -> ReadError {
-    ReadError::new(path, ReadErrorKind::Empty, message).hint(
-        "nothing was captured into it; check that the capture ran and was stopped cleanly",
-    )
+    ReadError::new(path, ReadErrorKind::Empty, message)
+        .hint("nothing was captured into it; check that the capture ran and was stopped cleanly")
 }
 
 /// `len` bytes at `at`, if the buffer holds them.
