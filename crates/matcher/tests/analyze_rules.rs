@@ -687,6 +687,30 @@ mod tcp_fast_open {
         ];
         assert_eq!(verdicts(&list)[1], set(&[Flag::TfoAck]));
     }
+
+    #[test]
+    fn syn_with_a_cookie_and_data_the_server_ignores() {
+        let list = [
+            TcpPacket {
+                seq: 1000,
+                ack: 0,
+                flags: SYN,
+                info: info::TFO_COOKIE,
+                payload_len: 50,
+                ..TPL
+            },
+            TcpPacket {
+                seq: 5000,
+                ack: 1001,
+                flags: SYN | ACK,
+                ..SRV
+            },
+        ];
+        assert_eq!(
+            verdicts(&list),
+            vec![set(&[Flag::TfoSyn]), set(&[Flag::TfoIgnored])]
+        );
+    }
 }
 
 mod not_analyzed {

@@ -93,7 +93,7 @@ pub struct Analysis {
     flags: Vec<Flags>,
     /// Every flagged frame, in packet order.
     flagged: Vec<Flagged>,
-    /// Per connection, indexed by stream.
+    /// Connections with at least one flagged frame, in stream order.
     streams: Vec<StreamCounts>,
 }
 
@@ -117,9 +117,19 @@ impl Analysis {
     pub fn flagged(&self) -> &[Flagged] {
         &self.flagged
     }
-    /// Per-connection counts, indexed by stream.
+    /// Counts of every connection with at least one flagged frame, in
+    /// stream order.
     pub fn streams(&self) -> &[StreamCounts] {
         &self.streams
+    }
+    /// Counts of connection `stream` (`None` when none of its frames is
+    /// flagged).
+    pub fn stream(&self, stream: u32) -> Option<&StreamCounts> {
+        let i = self
+            .streams
+            .binary_search_by_key(&stream, |s| s.stream)
+            .ok()?;
+        Some(&self.streams[i])
     }
     /// Frames carrying each flag over the whole capture.
     pub fn totals(&self) -> [u32; Flag::COUNT] {
@@ -141,10 +151,14 @@ impl Analysis {
 /// `conns` must be `conn::split(cap)`.
 pub fn analyze(cap: &Capture, conns: &Connections) -> Analysis {
     let reused = reused_port_streams(conns);
+    // Only connections with a flagged frame come back (in stream order).
     let per_stream: Vec<(Vec<Flagged>, StreamCounts)> = conns
         .list
         .par_iter()
-        .map(|c| analyze_connection(cap, c, reused[c.stream as usize]))
+        .filter_map(|c| {
+            let (list, counts) = analyze_connection(cap, c, reused[c.stream as usize]);
+            (!list.is_empty()).then_some((list, counts))
+        })
         .collect();
     let mut flags = vec![Flags::EMPTY; cap.packets.len()];
     let mut flagged = Vec::with_capacity(per_stream.iter().map(|(f, _)| f.len()).sum());

@@ -267,6 +267,11 @@ pub fn analyze_sequence_number(
         if s.has(SYN | FIN) {
             nextseq = nextseq.wrapping_add(1);
         }
+        if let Some(last) = fwd.unacked.back() {
+            if seq::lt(s.seq, last.nextseq) {
+                fwd.unacked_in_order = false;
+            }
+        }
         fwd.unacked.push_back(Unacked {
             frame: s.frame,
             seq: s.seq,
@@ -290,7 +295,12 @@ pub fn analyze_sequence_number(
     fwd.last_segment_flags = *flags;
 
     take_acked(s, rev, values);
-    bytes_in_flight(s, fwd, rev, values);
+    // Bytes in flight are only ever shown with a flag: skip the walk over
+    // the unacked list for the (many) frames without one. A SYN may still
+    // get a TFO flag after this.
+    if !flags.is_empty() || s.has(SYN) {
+        bytes_in_flight(s, fwd, rev, values);
+    }
 }
 
 /// The retransmission checks, in Wireshark's order (fast retransmission
@@ -344,25 +354,52 @@ fn retransmission_family(
 /// Remove what this segment acknowledges from the other side's unacked
 /// list; the oldest segment ending exactly at the ACK number gives the ACK
 /// RTT (`tcp.analysis.acks_frame`, `ack_rtt`).
+///
+/// Wireshark walks the whole list for every segment. While the list holds
+/// segments in sequence order without overlap (no retransmission in it),
+/// what an ACK removes is a prefix and at most the next segment is cut, so
+/// we stop there; the result is the same.
 fn take_acked(s: &Segment, rev: &mut Flow, values: &mut Values) {
     let ack = s.ack;
-    rev.unacked.retain_mut(|u| {
-        if ack == u.nextseq {
-            // Wireshark walks newest to oldest and overwrites: the oldest
-            // exact match wins. We walk oldest first: keep the first.
-            if values.acks_frame == 0 {
-                values.acks_frame = u.frame;
-                values.ack_rtt_ns = s.ts_ns.wrapping_sub(u.ts_ns);
-            }
-            false
-        } else if seq::gt(ack, u.seq) && seq::le(ack, u.nextseq) {
-            // Part of it acknowledged.
-            u.seq = ack;
-            true
-        } else {
-            seq::gt(u.nextseq, ack)
+    let acked = |u: &Unacked, values: &mut Values| {
+        // Wireshark walks newest to oldest and overwrites: the oldest
+        // exact match wins. We walk oldest first: keep the first.
+        if ack == u.nextseq && values.acks_frame == 0 {
+            values.acks_frame = u.frame;
+            values.ack_rtt_ns = s.ts_ns.wrapping_sub(u.ts_ns);
         }
-    });
+    };
+    if rev.unacked_in_order {
+        while let Some(u) = rev.unacked.front() {
+            if seq::gt(u.nextseq, ack) {
+                break;
+            }
+            acked(u, values);
+            rev.unacked.pop_front();
+        }
+        if let Some(u) = rev.unacked.front_mut() {
+            if seq::gt(ack, u.seq) {
+                // Part of it acknowledged.
+                u.seq = ack;
+            }
+        }
+    } else {
+        rev.unacked.retain_mut(|u| {
+            if ack == u.nextseq {
+                acked(u, values);
+                false
+            } else if seq::gt(ack, u.seq) && seq::le(ack, u.nextseq) {
+                // Part of it acknowledged.
+                u.seq = ack;
+                true
+            } else {
+                seq::gt(u.nextseq, ack)
+            }
+        });
+    }
+    if rev.unacked.is_empty() {
+        rev.unacked_in_order = true;
+    }
 }
 
 /// Bytes in flight after this segment (Wireshark's default, payload-based

@@ -72,6 +72,9 @@ pub struct Flow {
     /// Sent, not yet acknowledged; oldest first (Wireshark's list is newest
     /// first; the order matters only for which match wins).
     pub unacked: VecDeque<Unacked>,
+    /// Every unacked segment starts at or after the end of the one before
+    /// (nothing resent in the list), so ACKs remove a prefix.
+    pub unacked_in_order: bool,
     /// Highest next sequence number seen (0: none yet).
     pub nextseq: u32,
     pub nextseq_frame: u32,
@@ -103,6 +106,7 @@ impl Default for Flow {
             valid_bif: true,
             last_segment_flags: super::Flags::EMPTY,
             unacked: VecDeque::new(),
+            unacked_in_order: true,
             nextseq: 0,
             nextseq_frame: 0,
             nextseq_ts: 0,
