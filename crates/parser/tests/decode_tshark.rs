@@ -137,7 +137,13 @@ fn decoded_fields_equal_tshark() {
         .collect();
     pairs.sort();
     for pair in pairs.iter().filter(|p| p.is_dir()) {
-        files.extend(["client.pcap", "lb.pcap"].map(|side| pair.join(side)));
+        let mut sides: Vec<PathBuf> = std::fs::read_dir(pair)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+            .collect();
+        sides.sort();
+        files.extend(sides);
     }
     let mut failures = 0;
     for path in &files {
