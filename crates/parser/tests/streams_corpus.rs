@@ -6,11 +6,6 @@
 //! The corpus expectation is `fixtures/corpus/oracle/NAME.streams.tsv`; the
 //! lab captures have no oracle file, so tshark is run on them (skipped with a
 //! note when tshark is not installed).
-//!
-//! Until `read_capture` can read a file, a small stand-in reader (pcap and
-//! pcapng, plain or gzip, through the `pcap-file` crate) feeds the frames to
-//! `decode_frame` the same way, so the decoder and `conn::split` are checked
-//! on real traffic either way.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -25,19 +20,10 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Read with the real reader, or with the stand-in while it is not there.
-/// `None`: neither can read the file.
-fn load(path: &Path) -> Option<Capture> {
-    match read_capture(path, &ReadOptions::default()) {
-        Ok(cap) => Some(cap),
-        Err(e) => {
-            let cap = stand_in::read(path);
-            if cap.is_none() {
-                println!("  {}: not read ({e})", path.display());
-            }
-            cap
-        }
-    }
+/// Read with the real reader; a file it cannot read fails the test.
+fn load(path: &Path) -> Capture {
+    read_capture(path, &ReadOptions::default())
+        .unwrap_or_else(|e| panic!("{}: not read: {e}", path.display()))
 }
 
 fn our_streams(cap: &Capture) -> BTreeMap<u32, Stream> {
@@ -166,33 +152,14 @@ fn corpus_streams_equal_tshark_oracle() {
         .collect();
     names.sort();
     assert!(!names.is_empty());
-    let (mut agree, mut total, mut unread) = (0, 0, Vec::new());
+    let (mut agree, mut total) = (0, 0);
     for name in &names {
         let want = oracle_streams(&dir.join("oracle").join(format!("{name}.streams.tsv")));
         total += want.len();
-        let Some(cap) = load(&dir.join(name)) else {
-            unread.push(name.clone());
-            continue;
-        };
-        agree += agreement(name, &our_streams(&cap), &want);
+        agree += agreement(name, &our_streams(&load(&dir.join(name))), &want);
     }
-    println!("corpus: {agree}/{total} streams agree; unread: {unread:?}");
-    if !unread.is_empty() {
-        // Only the stand-in reader is missing formats (Network Monitor); the
-        // real reader must read everything.
-        assert!(read_capture(&dir.join(&names[0]), &ReadOptions::default()).is_err());
-        let unread_streams: usize = unread
-            .iter()
-            .map(|n| oracle_streams(&dir.join("oracle").join(format!("{n}.streams.tsv"))).len())
-            .sum();
-        assert_eq!(
-            agree + unread_streams,
-            total,
-            "streams disagree with tshark"
-        );
-    } else {
-        assert_eq!(agree, total, "streams disagree with tshark");
-    }
+    println!("corpus: {agree}/{total} streams agree");
+    assert_eq!(agree, total, "streams disagree with tshark");
 }
 
 #[test]
@@ -218,13 +185,10 @@ fn lab_streams_equal_tshark() {
     for path in &captures {
         let name = path.strip_prefix(&lab).unwrap().display().to_string();
         let want = tshark_streams(path).unwrap_or_else(|| panic!("tshark cannot read {name}"));
-        let cap = load(path).expect("lab capture reads");
+        let cap = load(path);
         let ours = our_streams(&cap);
         let agree = agreement(&name, &ours, &want);
         assert_eq!(agree, want.len(), "{name}: streams disagree with tshark");
         assert_eq!(ours.len(), want.len(), "{name}: extra streams");
     }
 }
-
-#[path = "decode_stand_in.rs"]
-mod stand_in;
