@@ -8,7 +8,7 @@
 
 use indexmap::IndexMap;
 use serde::Serialize;
-use twincap_matcher::analyze::{Analysis, Flag, Flagged};
+use twincap_matcher::analyze::{Analysis, Flag, Flagged, Flags};
 use twincap_parser::{endpoint, Capture, Connections};
 
 pub const SCHEMA: &str = "twincap.analyze/1";
@@ -44,7 +44,8 @@ pub struct SummaryRow {
 pub struct FrameRow {
     pub frame: u32,
     pub stream: u32,
-    pub flags: Vec<&'static str>,
+    /// Serialized as the list of flag names.
+    pub flags: Flags,
     /// Sender and receiver of this frame, `ip:port`.
     pub src: String,
     pub dst: String,
@@ -102,12 +103,7 @@ impl AnalyzeReport {
                 meaning: f.meaning(),
             })
             .collect();
-        let frames = analysis
-            .flagged()
-            .iter()
-            .map(|f| frame_row(cap, f))
-            .collect();
-        let streams = analysis
+        let streams: Vec<StreamRow> = analysis
             .streams()
             .iter()
             .filter(|s| s.flagged_frames > 0)
@@ -128,6 +124,19 @@ impl AnalyzeReport {
                 }
             })
             .collect();
+        // Endpoint strings come from the stream rows: addresses are
+        // formatted once per connection, not once per frame.
+        let frames = analysis
+            .flagged()
+            .iter()
+            .map(|f| {
+                let row = streams
+                    .binary_search_by_key(&f.stream, |s| s.stream)
+                    .map(|i| &streams[i])
+                    .ok();
+                frame_row(cap, conns, row, f)
+            })
+            .collect();
         AnalyzeReport {
             schema: SCHEMA,
             file: cap.path.display().to_string(),
@@ -141,17 +150,30 @@ impl AnalyzeReport {
     }
 }
 
-fn frame_row(cap: &Capture, f: &Flagged) -> FrameRow {
+fn frame_row(
+    cap: &Capture,
+    conns: &Connections,
+    stream: Option<&StreamRow>,
+    f: &Flagged,
+) -> FrameRow {
     let p = &cap.packets[f.packet as usize];
     let v = &f.values;
     let nonzero = |x: u32| (x != 0).then_some(x);
     let retransmitted = f.flags.contains(Flag::Retransmission) && v.rto_ns != 0;
+    let (src, dst) = match (stream, conns.list.get(f.stream as usize)) {
+        (Some(row), Some(c)) if (p.src, p.sport) == c.a => (row.src.clone(), row.dst.clone()),
+        (Some(row), Some(_)) => (row.dst.clone(), row.src.clone()),
+        _ => (
+            endpoint(cap.addr(p.src), p.sport),
+            endpoint(cap.addr(p.dst), p.dport),
+        ),
+    };
     FrameRow {
         frame: f.frame,
         stream: f.stream,
-        flags: f.flags.names(),
-        src: endpoint(cap.addr(p.src), p.sport),
-        dst: endpoint(cap.addr(p.dst), p.dport),
+        flags: f.flags,
+        src,
+        dst,
         time: secs(p.ts_ns),
         dup_ack_num: nonzero(v.dup_ack_num),
         dup_ack_of: (v.dup_ack_num != 0).then_some(v.dup_ack_of),
@@ -222,7 +244,12 @@ pub fn to_text(r: &AnalyzeReport) -> String {
         ));
         for f in &by_stream[&s.stream] {
             let dir = if f.src == s.src { "->" } else { "<-" };
-            let mut line = format!("  frame {:<8} {}  {}", f.frame, dir, f.flags.join(", "));
+            let mut line = format!(
+                "  frame {:<8} {}  {}",
+                f.frame,
+                dir,
+                f.flags.names().join(", ")
+            );
             let notes = notes(f);
             if !notes.is_empty() {
                 line.push_str(&format!("  ({})", notes.join("; ")));

@@ -34,7 +34,7 @@ pub use flags::{Flag, Flags};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
-use twincap_parser::{Capture, Connection, Connections};
+use twincap_parser::{Capture, Connection, Connections, TcpPacket};
 
 /// The values Wireshark shows with a frame's flags (0 when it shows none).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -149,28 +149,31 @@ impl Analysis {
 
 /// Flag every frame of `cap` as Wireshark 4.0's TCP analysis does.
 /// `conns` must be `conn::split(cap)`.
+///
+/// Connections are independent. Each of rayon's threads takes the
+/// connections whose stream number falls in its shard and walks the
+/// packets in frame order, so packets are read in memory order and only
+/// the connections open at that point of the capture hold state.
 pub fn analyze(cap: &Capture, conns: &Connections) -> Analysis {
     let reused = reused_port_streams(conns);
-    // Only connections with a flagged frame come back (in stream order).
-    let per_stream: Vec<(Vec<Flagged>, StreamCounts)> = conns
-        .list
-        .par_iter()
-        .filter_map(|c| {
-            let (list, counts) = analyze_connection(cap, c, reused[c.stream as usize]);
-            (!list.is_empty()).then_some((list, counts))
-        })
+    let last = last_packet_of_streams(conns);
+    let shards = rayon::current_num_threads().clamp(1, 64);
+    let results: Vec<(Vec<Flagged>, Vec<StreamCounts>)> = (0..shards)
+        .into_par_iter()
+        .map(|shard| analyze_shard(cap, conns, &reused, &last, shard, shards))
         .collect();
     let mut flags = vec![Flags::EMPTY; cap.packets.len()];
-    let mut flagged = Vec::with_capacity(per_stream.iter().map(|(f, _)| f.len()).sum());
-    let mut streams = Vec::with_capacity(per_stream.len());
-    for (list, counts) in per_stream {
+    let mut flagged = Vec::with_capacity(results.iter().map(|(f, _)| f.len()).sum());
+    let mut streams = Vec::with_capacity(results.iter().map(|(_, s)| s.len()).sum());
+    for (list, counts) in results {
         for f in &list {
             flags[f.packet as usize] = f.flags;
         }
         flagged.extend(list);
-        streams.push(counts);
+        streams.extend(counts);
     }
     flagged.sort_unstable_by_key(|f| f.packet);
+    streams.sort_unstable_by_key(|s| s.stream);
     Analysis {
         flags,
         flagged,
@@ -194,50 +197,172 @@ fn reused_port_streams(conns: &Connections) -> Vec<bool> {
         .collect()
 }
 
-/// Analyze one connection, its frames in order.
+/// The index of each stream's last packet.
+fn last_packet_of_streams(conns: &Connections) -> Vec<u32> {
+    let mut last = vec![0u32; conns.list.len()];
+    for (i, &s) in conns.stream_of.iter().enumerate() {
+        last[s as usize] = i as u32;
+    }
+    last
+}
+
+/// The streams `s` with `s % shards == shard`, walked in frame order.
+/// Returns their flagged frames (in frame order) and the counts of the
+/// streams with any.
+fn analyze_shard(
+    cap: &Capture,
+    conns: &Connections,
+    reused: &[bool],
+    last: &[u32],
+    shard: usize,
+    shards: usize,
+) -> (Vec<Flagged>, Vec<StreamCounts>) {
+    const NONE: u32 = u32::MAX;
+    let mut slot_of = vec![NONE; conns.list.len()];
+    let mut open: Vec<ConnectionAnalyzer> = Vec::new();
+    let mut free: Vec<u32> = Vec::new();
+    let mut flagged = Vec::new();
+    let mut counts = Vec::new();
+    for (index, (&stream, p)) in conns.stream_of.iter().zip(&cap.packets).enumerate() {
+        if stream as usize % shards != shard {
+            continue;
+        }
+        let s = stream as usize;
+        let slot = match slot_of[s] {
+            NONE => {
+                let slot = match free.pop() {
+                    Some(slot) => {
+                        open[slot as usize].restart(stream, p, reused[s]);
+                        slot
+                    }
+                    None => {
+                        open.push(ConnectionAnalyzer::new(stream, p, reused[s]));
+                        open.len() as u32 - 1
+                    }
+                };
+                slot_of[s] = slot;
+                slot
+            }
+            slot => slot,
+        };
+        let conn = &mut open[slot as usize];
+        if let Some(f) = conn.packet(cap, index as u32, p) {
+            flagged.push(f);
+        }
+        if last[s] == index as u32 {
+            if let Some(c) = conn.finish() {
+                counts.push(c);
+            }
+            free.push(slot);
+        }
+    }
+    (flagged, counts)
+}
+
+/// Analyze one connection, its frames in order: its flagged frames and
+/// its counts.
 pub fn analyze_connection(
     cap: &Capture,
     conn: &Connection,
     reused_ports: bool,
 ) -> (Vec<Flagged>, StreamCounts) {
-    let mut conv = state::Conversation::default();
-    let mut out = Vec::new();
-    let mut counts = StreamCounts {
-        stream: conn.stream,
-        ..StreamCounts::default()
+    let Some(&first) = conn.packets.first() else {
+        return (Vec::new(), StreamCounts::default());
     };
-    for (k, &index) in conn.packets.iter().enumerate() {
-        let p = &cap.packets[index as usize];
-        let dir = (conn.direction(p) == twincap_parser::Direction::BtoA) as usize;
+    let mut analyzer =
+        ConnectionAnalyzer::new(conn.stream, &cap.packets[first as usize], reused_ports);
+    let flagged = conn
+        .packets
+        .iter()
+        .filter_map(|&index| analyzer.packet(cap, index, &cap.packets[index as usize]))
+        .collect();
+    let mut counts = analyzer.counts.clone();
+    counts.initial_rtt_ns = (analyzer.conv.first_rtt_ns != 0).then_some(analyzer.conv.first_rtt_ns);
+    (flagged, counts)
+}
+
+/// One connection being analyzed.
+struct ConnectionAnalyzer {
+    conv: state::Conversation,
+    /// The endpoint that sent the first frame (direction a→b).
+    a: (twincap_parser::AddrId, u16),
+    /// The next frame is the connection's first.
+    first: bool,
+    reused_ports: bool,
+    counts: StreamCounts,
+}
+
+impl ConnectionAnalyzer {
+    fn new(stream: u32, first: &TcpPacket, reused_ports: bool) -> ConnectionAnalyzer {
+        ConnectionAnalyzer {
+            conv: state::Conversation::default(),
+            a: (first.src, first.sport),
+            first: true,
+            reused_ports,
+            counts: StreamCounts {
+                stream,
+                ..StreamCounts::default()
+            },
+        }
+    }
+
+    /// Start over for another connection, keeping allocated buffers.
+    fn restart(&mut self, stream: u32, first: &TcpPacket, reused_ports: bool) {
+        self.conv.reset();
+        self.a = (first.src, first.sport);
+        self.first = true;
+        self.reused_ports = reused_ports;
+        self.counts = StreamCounts {
+            stream,
+            ..StreamCounts::default()
+        };
+    }
+
+    /// The next frame of the connection (`index` into `Capture::packets`);
+    /// returns it if it carries a flag.
+    fn packet(&mut self, cap: &Capture, index: u32, p: &TcpPacket) -> Option<Flagged> {
+        let dir = ((p.src, p.sport) != self.a) as usize;
         let mut flags = Flags::EMPTY;
-        if k == 0 && reused_ports {
+        if std::mem::take(&mut self.first) && self.reused_ports {
             flags.insert(Flag::ReusedPorts);
         }
         let mut values = Values::default();
-        let shown = frame::dissect(p, cap.sacks_of(p), dir, &mut conv, &mut flags, &mut values);
-        if shown && !flags.is_empty() {
-            // Fast and spurious retransmissions are also shown as
-            // retransmissions (tcp_sequence_number_analysis_print_retransmission).
-            if flags.contains(Flag::FastRetransmission)
-                || flags.contains(Flag::SpuriousRetransmission)
-            {
-                flags.insert(Flag::Retransmission);
-            }
-            counts.flagged_frames += 1;
-            for f in flags.iter() {
-                counts.counts[f as usize] += 1;
-            }
-            out.push(Flagged {
-                packet: index,
-                frame: p.frame,
-                stream: conn.stream,
-                flags,
-                values,
-            });
+        let sacks = if p.sack_count > 0 {
+            cap.sacks_of(p)
+        } else {
+            &[]
+        };
+        let shown = frame::dissect(p, sacks, dir, &mut self.conv, &mut flags, &mut values);
+        if !shown || flags.is_empty() {
+            return None;
         }
+        // Fast and spurious retransmissions are also shown as
+        // retransmissions (tcp_sequence_number_analysis_print_retransmission).
+        if flags.contains(Flag::FastRetransmission) || flags.contains(Flag::SpuriousRetransmission)
+        {
+            flags.insert(Flag::Retransmission);
+        }
+        self.counts.flagged_frames += 1;
+        for f in flags.iter() {
+            self.counts.counts[f as usize] += 1;
+        }
+        Some(Flagged {
+            packet: index,
+            frame: p.frame,
+            stream: self.counts.stream,
+            flags,
+            values,
+        })
     }
-    if conv.first_rtt_ns != 0 {
-        counts.initial_rtt_ns = Some(conv.first_rtt_ns);
+
+    /// The connection's counts, if any frame of it was flagged.
+    fn finish(&mut self) -> Option<StreamCounts> {
+        if self.counts.flagged_frames == 0 {
+            return None;
+        }
+        let mut counts = std::mem::take(&mut self.counts);
+        let rtt = self.conv.first_rtt_ns;
+        counts.initial_rtt_ns = (rtt != 0).then_some(rtt);
+        Some(counts)
     }
-    (out, counts)
 }

@@ -147,6 +147,21 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// Back to a new conversation, keeping the unacked lists' buffers.
+    pub fn reset(&mut self) {
+        for flow in &mut self.flows {
+            let mut unacked = std::mem::take(&mut flow.unacked);
+            unacked.clear();
+            *flow = Flow {
+                unacked,
+                ..Flow::default()
+            };
+        }
+        self.ts_mru_syn = 0;
+        self.first_rtt_ns = 0;
+        self.tfo_syn_data = false;
+    }
+
     /// (sender's flow, receiver's flow) for a segment going `dir`.
     pub fn fwd_rev(&mut self, dir: usize) -> (&mut Flow, &mut Flow) {
         let [a, b] = &mut self.flows;
