@@ -27,7 +27,9 @@
 //! of the completing frame (TTL, ID, ...) are the packet's. A fragment
 //! arriving after its datagram completed starts a new one. (A first IPv4
 //! fragment that is cut, which Wireshark dissects on its own, never comes
-//! here: `decode_frame` decodes it, marked `info::NO_SEGMENT_LEN`.)
+//! here: `decode_frame` decodes it, marked `info::NO_SEGMENT_LEN`.) Only
+//! the outermost IP header is reassembled: a fragment inside a tunnel stays
+//! a fragment (Wireshark would reassemble it too).
 
 use super::link::{self, LinkInfo};
 use super::{transport, Decoded, Frame, IpFields};
@@ -198,6 +200,10 @@ fn read_fragment(link_type: u32, data: &[u8], orig_len: u32) -> Option<Fragment<
     match bytes.first()? >> 4 {
         4 => {
             let header = Ipv4HeaderSlice::from_slice(bytes).ok()?;
+            if header.fragments_offset().value() == 0 && !header.more_fragments() {
+                // The fragment is deeper (in a tunnel): not reassembled here.
+                return None;
+            }
             let header_len = header.slice().len();
             // Only fragments whose data, by the IP header's length, is all
             // in the frame are reassembled (tvb_bytes_exist).
@@ -273,6 +279,9 @@ fn read_fragment(link_type: u32, data: &[u8], orig_len: u32) -> Option<Fragment<
                 return None;
             }
             let fragment = Ipv6FragmentHeaderSlice::from_slice(rest).ok()?;
+            if fragment.fragment_offset().value() == 0 && !fragment.more_fragments() {
+                return None; // atomic: the fragment is deeper, in a tunnel
+            }
             let (src, dst) = (
                 Ipv6Addr::from(header.source()),
                 Ipv6Addr::from(header.destination()),
