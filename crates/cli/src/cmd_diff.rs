@@ -32,10 +32,20 @@ pub struct DiffArgs {
 }
 
 pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
+    // TWINCAP_TIMING=1: time of each stage on stderr.
+    let timing = std::env::var_os("TWINCAP_TIMING").is_some();
+    let t0 = std::time::Instant::now();
+    let stage = |name: &str| {
+        if timing {
+            eprintln!("twincap: {name}: {:.3}s", t0.elapsed().as_secs_f64());
+        }
+    };
     let client = load(&args.client)?;
     let lb = load(&args.lb)?;
+    stage("read");
     let client_conns = twincap_parser::conn::split(&client);
     let lb_conns = twincap_parser::conn::split(&lb);
+    stage("split");
     let opts = DiffOptions {
         clock_offset_s: args.clock_offset,
         clock_drift_ppm: args.clock_drift_ppm,
@@ -45,6 +55,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         Side::new(&lb, &lb_conns),
         &opts,
     );
+    stage("diff");
     let rep = report::DiffReport::build(
         &result,
         &client,
@@ -63,5 +74,6 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         }
     };
     emit(&text, args.output.as_deref())?;
+    stage("report");
     Ok(ExitCode::SUCCESS)
 }

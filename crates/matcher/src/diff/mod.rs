@@ -38,6 +38,9 @@ pub struct DiffOptions {
     pub clock_drift_ppm: Option<f64>,
 }
 
+/// Pairs the clock is estimated from, at most (evenly spread).
+const CLOCK_PAIRS: usize = 1000;
+
 /// Clock samples kept per pair and direction (evenly spread).
 const SAMPLES_PER_DIR: usize = 64;
 
@@ -115,6 +118,9 @@ fn global_delays(samples: &[ClockSample], clock: &ClockEstimate) -> [i64; 2] {
 
 /// Pair, align and judge two captures.
 pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
+    let (client_init, lb_init) = rayon::join(|| client.initiators(), || lb.initiators());
+    let client = client.with_initiators(&client_init);
+    let lb = lb.with_initiators(&lb_init);
     let client_window = client.window();
     let lb_window = lb.window();
     let (n_client, n_lb) = (client.conns.list.len(), lb.conns.list.len());
@@ -124,8 +130,11 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
     let first = pairing::assign(&cands, n_client, n_lb);
 
     // 2-3. Clock from the sure matches of those pairs.
+    // (A thousand pairs spread over the capture are plenty for the clock.)
+    let step = first.len().div_ceil(CLOCK_PAIRS).max(1);
     let mut samples: Vec<ClockSample> = first
         .par_iter()
+        .step_by(step)
         .map(|(c, _)| {
             let mut v = Vec::new();
             Prepared::new(&client, &lb, c.client, vec![c.lb]).clock_samples(&client, &lb, &mut v);

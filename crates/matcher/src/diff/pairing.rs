@@ -15,8 +15,10 @@
 
 use super::side::{full_payload_hash, shape, Side};
 use super::types::{ClockEstimate, Dir, Evidence};
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
 use twincap_parser::{info, tcp_flags, TcpPacket};
 
 /// Packets of each connection that go into the index.
@@ -79,9 +81,12 @@ fn keys(p: &TcpPacket, dir: Dir, out: &mut Vec<(u8, u64)>) {
     }
 }
 
-/// Sorted (key, evidence, stream) of the first packets of every connection.
+/// (key, evidence, stream) of the first packets of every connection, sorted,
+/// with a hash table from each key to its run of entries (a binary search
+/// over millions of entries would miss the cache on every step).
 struct Index {
     entries: Vec<(u64, u8, u32)>,
+    runs: FxHashMap<u64, (u32, u32)>,
 }
 
 impl Index {
@@ -107,55 +112,84 @@ impl Index {
         entries.dedup();
         // Drop keys that too many connections share.
         let mut kept = Vec::with_capacity(entries.len());
-        let mut i = 0;
-        while i < entries.len() {
-            let mut j = i;
-            while j < entries.len() && entries[j].0 == entries[i].0 {
-                j += 1;
+        let mut runs = FxHashMap::default();
+        for run in entries.chunk_by(|a, b| a.0 == b.0) {
+            if run.len() <= MAX_CONNS_PER_KEY {
+                runs.insert(run[0].0, (kept.len() as u32, run.len() as u32));
+                kept.extend_from_slice(run);
             }
-            if j - i <= MAX_CONNS_PER_KEY {
-                kept.extend_from_slice(&entries[i..j]);
-            }
-            i = j;
         }
-        Index { entries: kept }
+        Index {
+            entries: kept,
+            runs,
+        }
     }
 
     fn lookup(&self, key: u64) -> &[(u64, u8, u32)] {
-        let start = self.entries.partition_point(|e| e.0 < key);
-        let end = start + self.entries[start..].partition_point(|e| e.0 == key);
-        &self.entries[start..end]
+        match self.runs.get(&key) {
+            Some(&(at, n)) => &self.entries[at as usize..(at + n) as usize],
+            None => &[],
+        }
     }
 }
 
-/// Votes of `query`'s packets for connections in `index`, keyed (query stream, index stream).
+/// Votes of `query`'s packets for connections in `index`, keyed (query
+/// stream, index stream). Packets are walked in capture order (memory order),
+/// in parallel chunks.
 fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32), Votes>) {
-    let mut ks = Vec::new();
-    let mut seen: Vec<(u32, u8)> = Vec::new();
-    for c in &query.conns.list {
-        let init = query.initiator(c);
-        for &i in &c.packets {
-            let p = query.packet(i);
-            let d = if (p.src, p.sport) == init {
-                Dir::C2s
-            } else {
-                Dir::S2c
-            };
-            keys(p, d, &mut ks);
-            seen.clear();
-            for &(_, k) in &ks {
-                for &(_, e, other) in index.lookup(k) {
-                    if seen.contains(&(other, e)) {
-                        continue;
-                    }
-                    seen.push((other, e));
-                    let key = if swap {
-                        (other, c.stream)
-                    } else {
-                        (c.stream, other)
-                    };
-                    votes.entry(key).or_default()[e as usize] += 1;
+    const CHUNK: usize = 1 << 16;
+    // A connection that has found this many matching packets has said
+    // enough: its later packets are not looked up (most of the work).
+    const ENOUGH: u32 = 32;
+    let packets = &query.cap.packets;
+    let hits: Vec<AtomicU32> = (0..query.conns.list.len())
+        .map(|_| AtomicU32::new(0))
+        .collect();
+    let partial: Vec<FxHashMap<(u32, u32), Votes>> = (0..packets.len().div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let mut local: FxHashMap<(u32, u32), Votes> = FxHashMap::default();
+            let mut ks = Vec::new();
+            let mut seen: Vec<(u32, u8)> = Vec::new();
+            let end = ((chunk + 1) * CHUNK).min(packets.len());
+            for i in chunk * CHUNK..end {
+                let p = &packets[i];
+                let stream = query.conns.stream_of[i];
+                if hits[stream as usize].load(Ordering::Relaxed) >= ENOUGH {
+                    continue;
                 }
+                let init = query.initiator(query.conn(stream));
+                let d = if (p.src, p.sport) == init {
+                    Dir::C2s
+                } else {
+                    Dir::S2c
+                };
+                keys(p, d, &mut ks);
+                seen.clear();
+                for &(_, k) in &ks {
+                    for &(_, e, other) in index.lookup(k) {
+                        if seen.contains(&(other, e)) {
+                            continue;
+                        }
+                        seen.push((other, e));
+                        hits[stream as usize].fetch_add(1, Ordering::Relaxed);
+                        let key = if swap {
+                            (other, stream)
+                        } else {
+                            (stream, other)
+                        };
+                        local.entry(key).or_default()[e as usize] += 1;
+                    }
+                }
+            }
+            local
+        })
+        .collect();
+    for local in partial {
+        for (k, v) in local {
+            let slot = votes.entry(k).or_default();
+            for (a, b) in slot.iter_mut().zip(v) {
+                *a += b;
             }
         }
     }

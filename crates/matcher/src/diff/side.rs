@@ -17,11 +17,34 @@ pub enum SideKind {
 pub struct Side<'a> {
     pub cap: &'a Capture,
     pub conns: &'a Connections,
+    /// Each connection's client end, once worked out ([`Side::with_initiators`]).
+    initiators: &'a [(AddrId, u16)],
 }
 
 impl<'a> Side<'a> {
     pub fn new(cap: &'a Capture, conns: &'a Connections) -> Side<'a> {
-        Side { cap, conns }
+        Side {
+            cap,
+            conns,
+            initiators: &[],
+        }
+    }
+
+    /// Every connection's client end, for [`Side::with_initiators`].
+    pub fn initiators(&self) -> Vec<(AddrId, u16)> {
+        self.conns
+            .list
+            .iter()
+            .map(|c| self.find_initiator(c))
+            .collect()
+    }
+
+    /// The same side, answering [`Side::initiator`] from a table.
+    pub fn with_initiators(self, table: &'a [(AddrId, u16)]) -> Side<'a> {
+        Side {
+            initiators: table,
+            ..self
+        }
     }
 
     pub fn packet(&self, index: u32) -> &'a TcpPacket {
@@ -48,6 +71,13 @@ impl<'a> Side<'a> {
     /// a SYN-ACK, else the end with the higher port (ephemeral ports are
     /// high), else the sender of the first frame.
     pub fn initiator(&self, c: &Connection) -> (AddrId, u16) {
+        match self.initiators.get(c.stream as usize) {
+            Some(&init) => init,
+            None => self.find_initiator(c),
+        }
+    }
+
+    fn find_initiator(&self, c: &Connection) -> (AddrId, u16) {
         for &i in &c.packets {
             let p = self.packet(i);
             let sa = p.flags & (tcp_flags::SYN | tcp_flags::ACK);

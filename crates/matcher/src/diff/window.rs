@@ -9,7 +9,7 @@
 //! window is open, and a missing packet is a loss.
 
 use super::side::Side;
-use super::types::{ClockEstimate, Dir};
+use super::types::ClockEstimate;
 use twincap_parser::TcpPacket;
 
 /// How far a packet must be beyond a capture's edge to prove the edge (a
@@ -54,30 +54,39 @@ pub fn bounds(
     // When a packet left its sender, on the client clock.
     let lb_sent = |p: &TcpPacket| clock.to_client(p.ts_ns) - typical_delay_ns[0].max(0);
     let client_sent = |p: &TcpPacket| p.ts_ns - typical_delay_ns[1].max(0);
+    // Which connections speak for each capture (walked in capture order).
+    let mut lb_paired = vec![false; lb.conns.list.len()];
+    let mut client_used = vec![false; client.conns.list.len()];
     for (c, ls) in pairs {
-        // Client-sent packets the LB saw: bound the client capture.
+        client_used[*c as usize] = true;
         for &l in ls {
-            let dirs = lb.by_dir(lb.conn(l));
-            for &i in &dirs[Dir::C2s.index()] {
-                let t = lb_sent(lb.packet(i));
-                if t < c_first - MARGIN_NS {
-                    client_b.start = c_first;
-                }
-                if t > c_last + MARGIN_NS {
-                    client_b.end = c_last;
-                }
-            }
+            lb_paired[l as usize] = true;
         }
-        // LB-sent packets the client saw: bound the LB capture.
-        let dirs = client.by_dir(client.conn(*c));
-        for &i in &dirs[Dir::S2c.index()] {
-            let t = client_sent(client.packet(i));
-            if t < l_first - MARGIN_NS {
-                lb_b.start = l_first;
-            }
-            if t > l_last + MARGIN_NS {
-                lb_b.end = l_last;
-            }
+    }
+    // Client-sent packets the LB saw: bound the client capture.
+    for (p, &st) in lb.cap.packets.iter().zip(&lb.conns.stream_of) {
+        if !lb_paired[st as usize] || (p.src, p.sport) != lb.initiator(lb.conn(st)) {
+            continue;
+        }
+        let t = lb_sent(p);
+        if t < c_first - MARGIN_NS {
+            client_b.start = c_first;
+        }
+        if t > c_last + MARGIN_NS {
+            client_b.end = c_last;
+        }
+    }
+    // LB-sent packets the client saw: bound the LB capture.
+    for (p, &st) in client.cap.packets.iter().zip(&client.conns.stream_of) {
+        if !client_used[st as usize] || (p.src, p.sport) == client.initiator(client.conn(st)) {
+            continue;
+        }
+        let t = client_sent(p);
+        if t < l_first - MARGIN_NS {
+            lb_b.start = l_first;
+        }
+        if t > l_last + MARGIN_NS {
+            lb_b.end = l_last;
         }
     }
     (client_b, lb_b)

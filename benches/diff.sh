@@ -1,0 +1,49 @@
+#!/bin/sh
+# Benchmark of `twincap diff` on a synthetic pair of at least 2M packets per
+# side (generated here, not committed), timed against
+# `mergecap -w /dev/null client.pcap lb.pcap` in the same run.
+#
+# usage: benches/diff.sh [CONNECTIONS] [SEGMENTS]
+#   CONNECTIONS (default 10000) x (2 x SEGMENTS + 6) packets per side;
+#   SEGMENTS defaults to 100: 10000 x 206 = 2.06M packets per side.
+# env: BENCH_DIR (default /tmp/twincap-bench), CARGO_TARGET_DIR.
+#
+# Prints the wall time of each, the ratio diff/merge (target < 1), the peak
+# resident memory of the diff and that memory per input packet (target < 100).
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+conns=${1:-10000}
+segs=${2:-100}
+dir=${BENCH_DIR:-/tmp/twincap-bench}
+target=${CARGO_TARGET_DIR:-$root/target}
+cd "$root"
+cargo build --release -q -p twincap -p twincap-synth
+bin="$target/release"
+mkdir -p "$dir"
+if [ ! -f "$dir/lb.pcap" ] || [ "$(cat "$dir/.params" 2>/dev/null)" != "$conns $segs" ]; then
+    "$bin/twincap-synth" "$dir" --connections "$conns" --segments "$segs" --concurrency 64 \
+        --nat-pool 128 --payload-min 40 --payload-max 300 --loss 0.01 --reorder 0.01 --dup 0.005 \
+        --inject 0.001 --clock-offset 12.5 --drift-ppm 20 --no-truth 2> "$dir/synth.txt"
+    echo "$conns $segs" > "$dir/.params"
+fi
+cat "$dir/synth.txt"
+packets=$(sed -n 's/.*client \([0-9]*\) frames, lb \([0-9]*\) frames.*/\1 \2/p' "$dir/synth.txt" | awk '{print $1 + $2}')
+sync
+# Warm the page cache for both tools alike.
+cat "$dir/client.pcap" "$dir/lb.pcap" > /dev/null
+
+/usr/bin/time -v "$bin/twincap" diff "$dir/client.pcap" "$dir/lb.pcap" --format json -o "$dir/diff.json" 2> "$dir/diff.time"
+/usr/bin/time -v mergecap -w /dev/null "$dir/client.pcap" "$dir/lb.pcap" 2> "$dir/merge.time"
+
+wall() { # "Elapsed (wall clock) time (h:mm:ss or m:ss): 0:02.31" -> seconds
+    sed -n "s/.*m:ss): //p" "$1" | awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }'
+}
+rss() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
+d=$(wall "$dir/diff.time"); m=$(wall "$dir/merge.time")
+dk=$(rss "$dir/diff.time"); mk=$(rss "$dir/merge.time")
+echo "input packets (both sides): $packets"
+echo "twincap diff: ${d}s, peak ${dk} KB"
+echo "mergecap:     ${m}s, peak ${mk} KB"
+awk -v d="$d" -v m="$m" -v k="$dk" -v n="$packets" 'BEGIN {
+    printf "ratio diff/merge: %.3f (target < 1)\n", d / m;
+    printf "peak bytes per input packet: %.1f (target < 100)\n", k * 1024 / n }'
