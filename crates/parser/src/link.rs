@@ -117,30 +117,39 @@ pub fn network_layer<'a>(link_type: u32, data: &'a [u8], link: &mut LinkInfo) ->
         | linktype::IPV4
         | linktype::IPV6 => Network::Ip(data),
         linktype::NULL => {
-            // The address family in the capturing host's byte order. Like
-            // Wireshark's packet-null.c, a value with its low 16 bits zero was
-            // written by the other byte order; a value above 1500 is an
-            // ethertype (old Linux loopback captures).
+            // packet-null.c, dissect_null: PPP in HDLC framing if it starts
+            // FF 03; else a 32-bit value in the capturing host's byte order
+            // (read little-endian, as Wireshark on x86), normalised by its
+            // byte-order guesses; above 1500 it is an ethertype (old Linux
+            // loopback captures), otherwise a BSD address family.
             if data.len() < 4 {
                 return Network::Malformed("frame shorter than a null/loopback header");
             }
-            let mut family = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-            if family & 0xffff == 0 {
-                family = family.swap_bytes();
+            if data[..2] == [0xff, 0x03] {
+                return network_layer(linktype::PPP_HDLC, data, link);
             }
-            if family > ethertype::MAX_8023_LEN as u32 && family <= 0xffff {
-                return by_ethertype(family as u16, &data[4..], link);
+            let mut value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+            if value & 0xffff_0000 != 0 {
+                if value & 0xff00_0000 == 0 && value & 0x00ff_0000 < 0x0006_0000 {
+                    value >>= 16;
+                } else {
+                    value = value.swap_bytes();
+                }
+            } else if value & 0xff == 0 && value & 0xff00 < 0x0600 {
+                value = ((value & 0xffff) as u16).swap_bytes() as u32;
             }
-            by_address_family(family, &data[4..])
+            if value > ethertype::MAX_8023_LEN as u32 {
+                return by_ethertype(value as u16, &data[4..], link);
+            }
+            by_address_family(value, &data[4..], link)
         }
         linktype::LOOP => {
             if data.len() < 4 {
                 return Network::Malformed("frame shorter than a loopback header");
             }
-            by_address_family(
-                u32::from_be_bytes([data[0], data[1], data[2], data[3]]),
-                &data[4..],
-            )
+            // dissect_loop: the family in network byte order.
+            let family = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            by_address_family(family, &data[4..], link)
         }
         linktype::PPP | linktype::PPP_HDLC => {
             // RFC 1661/1662: optional address and control bytes (FF 03),
@@ -186,7 +195,7 @@ pub fn network_layer<'a>(link_type: u32, data: &'a [u8], link: &mut LinkInfo) ->
             if family & 0xffff == 0 {
                 family = family.swap_bytes();
             }
-            by_address_family(family, &data[12..])
+            by_address_family(family, &data[12..], link)
         }
         linktype::PFLOG => {
             // Header length (word-aligned), then the address family.
@@ -195,7 +204,7 @@ pub fn network_layer<'a>(link_type: u32, data: &'a [u8], link: &mut LinkInfo) ->
             };
             let header_len = (len as usize + 3) & !3;
             match data.get(header_len..) {
-                Some(rest) if header_len >= 4 => by_address_family(family as u32, rest),
+                Some(rest) if header_len >= 4 => by_address_family(family as u32, rest, link),
                 _ => Network::Malformed("pflog header longer than the frame"),
             }
         }
@@ -203,11 +212,16 @@ pub fn network_layer<'a>(link_type: u32, data: &'a [u8], link: &mut LinkInfo) ->
     }
 }
 
-/// BSD address families: AF_INET is 2 everywhere; AF_INET6 is 24 (NetBSD,
-/// OpenBSD), 28 (FreeBSD), 30 (macOS), 10 (Linux) or 23 (Windows).
-fn by_address_family(family: u32, rest: &[u8]) -> Network<'_> {
+/// BSD address families Wireshark's "null.type" table knows: AF_INET (2)
+/// to the lenient IP dissector, AF_INET6 as NetBSD/OpenBSD (24), FreeBSD
+/// (28) and macOS (30) number it, to the IPv6 one.
+fn by_address_family<'a>(family: u32, rest: &'a [u8], link: &mut LinkInfo) -> Network<'a> {
     match family {
-        2 | 10 | 23 | 24 | 28 | 30 => Network::Ip(rest),
+        2 => Network::Ip(rest),
+        24 | 28 | 30 => {
+            link.ip_version = Some(6);
+            Network::Ip(rest)
+        }
         _ => Network::Other,
     }
 }

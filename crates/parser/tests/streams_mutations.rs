@@ -80,9 +80,9 @@ fn mutate(rng: &mut Lcg, seed: &[u8]) -> Vec<u8> {
     f
 }
 
-fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
+fn write_pcap(path: &std::path::Path, link_type: u32, frames: &[Vec<u8>]) {
     let mut out = Vec::new();
-    for v in [0xa1b2c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+    for v in [0xa1b2c3d4u32, 0x0004_0002, 0, 0, 65535, link_type] {
         out.extend(v.to_le_bytes());
     }
     for (i, f) in frames.iter().enumerate() {
@@ -107,7 +107,55 @@ fn damaged_frames_split_as_tshark_does() {
         let seed = &seeds[rng.below(seeds.len())];
         frames.push(mutate(&mut rng, seed));
     }
-    compare_with_tshark("mutations", &frames);
+    compare_with_tshark("mutations", 1, &frames);
+}
+
+/// The same damage on other link layers: the IP seeds behind a Linux SLL2
+/// header, a BSD null header (either byte order) and no header (raw IP).
+#[test]
+fn damaged_frames_on_other_links_split_as_tshark_does() {
+    let seed = std::env::var("TWINCAP_MUTATION_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let mut rng = Lcg(seed.unwrap_or(0x11c0_0002));
+    // The seeds that are plain Ethernet II + IP: (ethertype, IP bytes).
+    let ip_seeds: Vec<(u16, Vec<u8>)> = seeds()
+        .into_iter()
+        .filter(|f| f[12..14] == [0x08, 0x00] || f[12..14] == [0x86, 0xdd])
+        .map(|f| (u16::from_be_bytes([f[12], f[13]]), f[14..].to_vec()))
+        .collect();
+    let links: [(u32, &str, fn(u16, &[u8]) -> Vec<u8>); 3] = [
+        (276, "sll2", |kind, ip| {
+            let mut f = kind.to_be_bytes().to_vec();
+            f.extend([0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
+            f.extend(ip);
+            f
+        }),
+        (0, "null", |kind, ip| {
+            let family: u32 = if kind == 0x0800 { 2 } else { 30 };
+            let mut f = if kind == 0x0800 {
+                family.to_le_bytes()
+            } else {
+                family.to_be_bytes()
+            }
+            .to_vec();
+            f.extend(ip);
+            f
+        }),
+        (101, "raw", |_, ip| ip.to_vec()),
+    ];
+    for (link_type, name, frame_of) in links {
+        let seeds: Vec<Vec<u8>> = ip_seeds
+            .iter()
+            .map(|(kind, ip)| frame_of(*kind, ip))
+            .collect();
+        let mut frames = seeds.clone();
+        for _ in 0..2000 {
+            let seed = &seeds[rng.below(seeds.len())];
+            frames.push(mutate(&mut rng, seed));
+        }
+        compare_with_tshark(name, link_type, &frames);
+    }
 }
 
 /// An Ethernet/IPv4/TCP frame from `client` (0..3) or the server side,
@@ -163,15 +211,15 @@ fn random_dialogues_split_as_tshark_does() {
         let ack = SEQS[rng.below(SEQS.len())];
         frames.push(tcp_frame(rng.below(2) == 0, client, ports, flags, seq, ack));
     }
-    compare_with_tshark("dialogues", &frames);
+    compare_with_tshark("dialogues", 1, &frames);
 }
 
-/// Write `frames` (Ethernet) to a pcap, read it with tshark and with the
+/// Write `frames` (of `link_type`) to a pcap, read it with tshark and with the
 /// decoder, defragmenter and `conn::split`, and require the same stream,
 /// source port and flags for every frame.
-fn compare_with_tshark(what: &str, frames: &[Vec<u8>]) {
+fn compare_with_tshark(what: &str, link_type: u32, frames: &[Vec<u8>]) {
     let path = std::env::temp_dir().join(format!("twincap-{what}-{}.pcap", std::process::id()));
-    write_pcap(&path, frames);
+    write_pcap(&path, link_type, frames);
     // To look at a failure with tshark: TWINCAP_KEEP_PCAP=/some/file.pcap
     if let Some(keep) = std::env::var_os("TWINCAP_KEEP_PCAP") {
         std::fs::copy(&path, keep).unwrap();
@@ -221,8 +269,8 @@ fn compare_with_tshark(what: &str, frames: &[Vec<u8>]) {
     let mut defrag = Defragmenter::default();
     let mut datagram = Vec::new();
     for (i, f) in frames.iter().enumerate() {
-        let decoded = match decode_frame_with_orig_len(1, f, f.len() as u32) {
-            Decoded::Ipv4Fragment => defrag.push(1, f, f.len() as u32, &mut datagram),
+        let decoded = match decode_frame_with_orig_len(link_type, f, f.len() as u32) {
+            Decoded::Ipv4Fragment => defrag.push(link_type, f, f.len() as u32, &mut datagram),
             other => other,
         };
         if let Decoded::Tcp(t) = decoded {
