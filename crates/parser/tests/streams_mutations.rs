@@ -110,6 +110,9 @@ fn damaged_frames_split_as_tshark_does() {
     compare_with_tshark("mutations", 1, &frames);
 }
 
+/// Builds a frame of some link type from an ethertype and IP bytes.
+type FrameOf = fn(u16, &[u8]) -> Vec<u8>;
+
 /// The same damage on other link layers: the IP seeds behind a Linux SLL2
 /// header, a BSD null header (either byte order) and no header (raw IP).
 #[test]
@@ -124,7 +127,7 @@ fn damaged_frames_on_other_links_split_as_tshark_does() {
         .filter(|f| f[12..14] == [0x08, 0x00] || f[12..14] == [0x86, 0xdd])
         .map(|f| (u16::from_be_bytes([f[12], f[13]]), f[14..].to_vec()))
         .collect();
-    let links: [(u32, &str, fn(u16, &[u8]) -> Vec<u8>); 3] = [
+    let links: [(u32, &str, FrameOf); 3] = [
         (276, "sll2", |kind, ip| {
             let mut f = kind.to_be_bytes().to_vec();
             f.extend([0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
