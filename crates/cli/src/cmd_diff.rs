@@ -37,12 +37,36 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
     let t0 = std::time::Instant::now();
     let stage = |name: &str| {
         if timing {
-            eprintln!("twincap: {name}: {:.3}s", t0.elapsed().as_secs_f64());
+            // Resident memory now and at its peak so far (Linux).
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let field = |k: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(k))
+                    .map(|l| l[k.len()..].trim().to_string())
+                    .unwrap_or_default()
+            };
+            eprintln!(
+                "twincap: {name}: {:.3}s, rss {}, peak {}",
+                t0.elapsed().as_secs_f64(),
+                field("VmRSS:"),
+                field("VmHWM:")
+            );
         }
     };
     let client = load(&args.client)?;
     let lb = load(&args.lb)?;
     stage("read");
+    if timing {
+        for (name, c) in [("client", &client), ("lb", &lb)] {
+            eprintln!(
+                "twincap: {name}: {} packets, {} allocated ({} bytes each)",
+                c.packets.len(),
+                c.packets.capacity(),
+                std::mem::size_of_val(&c.packets[..]) / c.packets.len().max(1)
+            );
+        }
+    }
     let client_conns = twincap_parser::conn::split(&client);
     let lb_conns = twincap_parser::conn::split(&lb);
     stage("split");
@@ -63,9 +87,23 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         &lb,
         lb_conns.list.len(),
     );
+    if args.format == Format::Json {
+        // Streamed: a report of millions of packets is never one string.
+        let result = match &args.output {
+            Some(p) => std::fs::File::create(p)
+                .and_then(|f| report::write_json(&rep, std::io::BufWriter::new(f)))
+                .map_err(|e| Failure(format!("{}: cannot write the report: {e}", p.display()))),
+            None => {
+                // A closed pipe (`| head`) is not an error worth a message.
+                let _ = report::write_json(&rep, std::io::BufWriter::new(std::io::stdout().lock()));
+                Ok(())
+            }
+        };
+        stage("report");
+        return result.map(|_| ExitCode::SUCCESS);
+    }
     let text = match args.format {
         Format::Text => report::to_text(&rep),
-        Format::Json => report::to_json(&rep),
         Format::Yaml => report::to_yaml(&rep),
         other => {
             return Err(Failure(format!(

@@ -356,6 +356,13 @@ pub fn to_json(r: &DiffReport) -> String {
     s
 }
 
+/// The JSON straight into a writer: a big report is never held as a string.
+pub fn write_json<W: std::io::Write>(r: &DiffReport, mut w: W) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut w, r)?;
+    w.write_all(b"\n")?;
+    w.flush()
+}
+
 pub fn to_yaml(r: &DiffReport) -> String {
     serde_yaml_ng::to_string(r).expect("diff report serializes")
 }
