@@ -227,10 +227,7 @@ fn sorted_keys(pk: &[Pkt]) -> Vec<((u32, u32, u32), u32)> {
     v
 }
 
-fn range<'a>(
-    sorted: &'a [((u32, u32, u32), u32)],
-    k: (u32, u32, u32),
-) -> &'a [((u32, u32, u32), u32)] {
+fn range(sorted: &[((u32, u32, u32), u32)], k: (u32, u32, u32)) -> &[((u32, u32, u32), u32)] {
     let a = sorted.partition_point(|e| e.0 < k);
     let b = a + sorted[a..].partition_point(|e| e.0 == k);
     &sorted[a..b]
@@ -405,7 +402,7 @@ pub fn align(
                 viable.push((spos, c));
                 c
             };
-            if best.is_none_or(|(c, _)| cost < c) {
+            if best.map_or(true, |(c, _)| cost < c) {
                 best = Some((cost, spos));
             }
         }

@@ -151,10 +151,11 @@ fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32
             let mut local: FxHashMap<(u32, u32), Votes> = FxHashMap::default();
             let mut ks = Vec::new();
             let mut seen: Vec<(u32, u8)> = Vec::new();
-            let end = ((chunk + 1) * CHUNK).min(packets.len());
-            for i in chunk * CHUNK..end {
-                let p = &packets[i];
-                let stream = query.conns.stream_of[i];
+            let (start, end) = (chunk * CHUNK, ((chunk + 1) * CHUNK).min(packets.len()));
+            for (p, &stream) in packets[start..end]
+                .iter()
+                .zip(&query.conns.stream_of[start..end])
+            {
                 if hits[stream as usize].load(Ordering::Relaxed) >= ENOUGH {
                     continue;
                 }

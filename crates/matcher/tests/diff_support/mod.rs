@@ -72,7 +72,7 @@ fn pcapng_records(b: &[u8]) -> Option<Vec<Record>> {
         let body = &b[at + 8..at + blen - 4];
         match btype {
             1 => {
-                let link = (u32_at(body, 0, swapped)? & 0xffff) as u32;
+                let link = u32_at(body, 0, swapped)? & 0xffff;
                 let mut units = 1_000_000u64;
                 let mut o = 8;
                 while o + 4 <= body.len() {
