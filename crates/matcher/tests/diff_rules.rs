@@ -700,3 +700,86 @@ mod injection {
         );
     }
 }
+
+mod windows {
+    use super::*;
+
+    /// The LB capture stopped early: a later connection is only in the
+    /// client capture. The server's answers the client received prove the
+    /// LB capture was no longer running, so nothing of it is lost or
+    /// injected: it is outside the LB capture's window.
+    #[test]
+    fn connection_after_the_lb_capture_stopped_is_outside_the_window() {
+        let first = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000).render();
+        let late = dialogue(3_000_000, 70_000, 80_000, 300, 90_000, 50_001, 40_001).render();
+        let mut client = first.client;
+        client.extend(late.client);
+        let (res, _, _) = run(client, first.lb);
+        assert_eq!(res.flows.len(), 1);
+        assert_eq!(res.unmatched_client.len(), 1);
+        let kinds: Vec<EventKind> = res.unmatched_client[0]
+            .events
+            .iter()
+            .map(|e| e.kind)
+            .collect();
+        assert!(
+            !kinds.is_empty() && kinds.iter().all(|k| *k == EventKind::OutsideWindow),
+            "{kinds:?}"
+        );
+    }
+
+    /// The LB capture started late: the first connection is only in the
+    /// client capture, and its answers prove the LB capture was not yet
+    /// running. Not lost.
+    #[test]
+    fn connection_before_the_lb_capture_started_is_outside_the_window() {
+        let early = dialogue(1_000_000, 70_000, 80_000, 300, 90_000, 50_001, 40_001).render();
+        let second = dialogue(3_000_000, 1000, 9000, 100, 5000, 50_000, 40_000).render();
+        let mut client = early.client;
+        client.extend(second.client);
+        let (res, _, _) = run(client, second.lb);
+        assert_eq!(res.flows.len(), 1);
+        let kinds: Vec<EventKind> = res
+            .all_events()
+            .filter(|e| e.kind != EventKind::Modified)
+            .map(|e| e.kind)
+            .collect();
+        assert!(
+            !kinds.is_empty() && kinds.iter().all(|k| *k == EventKind::OutsideWindow),
+            "{kinds:?}"
+        );
+    }
+
+    /// The LB capture ran on, quiet, while the client retried into a dead
+    /// mapping: nothing proves it had stopped, so the retries are lost.
+    #[test]
+    fn retries_after_the_lb_went_quiet_are_lost() {
+        let r = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000).render();
+        let retry = Wire {
+            segs: (0..3)
+                .map(|k| Seg {
+                    dir: Dir::C2s,
+                    t_us: 2_000_000 + k * 1_000_000,
+                    pkt: TcpPacket {
+                        sport: 50_007,
+                        seq: 4242,
+                        flags: F::SYN,
+                        ip_id: 7 + k as u16,
+                        ts_val: 9 + k as u32,
+                        ..template()
+                    },
+                })
+                .collect(),
+            ..dialogue(0, 0, 0, 0, 0, 50_007, 40_007)
+        }
+        .render();
+        let mut client = r.client;
+        client.extend(retry.client);
+        let (res, _, _) = run(client, r.lb);
+        let lost = res
+            .all_events()
+            .filter(|e| e.kind == EventKind::Lost)
+            .count();
+        assert_eq!(lost, 3);
+    }
+}
