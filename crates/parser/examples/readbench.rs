@@ -22,6 +22,7 @@ fn main() {
     let mut failed = false;
     for file in &files {
         let mut best = f64::MAX;
+        let mut line = String::new();
         for _ in 0..repeat {
             let start = Instant::now();
             match read_capture(Path::new(file), &opts) {
@@ -30,7 +31,7 @@ fn main() {
                     best = best.min(secs);
                     if best == secs {
                         let s = &cap.stats;
-                        println!(
+                        line = format!(
                             "{file}\tframes={}\ttcp={}\tnon_tcp={}\tfrag={}\tunsupported={}\tmalformed={}\twarnings={}\tsecs={secs:.4}\tframes_per_sec={:.0}",
                             s.frames, s.tcp, s.non_tcp, s.ipv4_fragments, s.unsupported_link,
                             s.malformed, cap.warnings.len(), s.frames as f64 / secs
@@ -43,6 +44,9 @@ fn main() {
                     break;
                 }
             }
+        }
+        if !line.is_empty() {
+            println!("{line}");
         }
     }
     if failed {

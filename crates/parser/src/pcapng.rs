@@ -112,7 +112,7 @@ impl<'a> Pcapng<'a> {
             }
         };
         let len = round4(u32_at(self.bytes, at + 4, swapped).unwrap_or(0));
-        if len < MIN_SHB_LEN || len > MAX_BLOCK_LEN {
+        if !(MIN_SHB_LEN..=MAX_BLOCK_LEN).contains(&len) {
             return Err(side.corrupt(
                 at,
                 format!("section header block length {len} is not between {MIN_SHB_LEN} and {MAX_BLOCK_LEN}"),
@@ -365,7 +365,7 @@ impl<'a> Walk<'a> for Pcapng<'a> {
             // Some writers leave the padding out of the length; Wireshark
             // rounds up, and so do we.
             let len = round4(declared);
-            if len < MIN_BLOCK_LEN || len > MAX_BLOCK_LEN {
+            if !(MIN_BLOCK_LEN..=MAX_BLOCK_LEN).contains(&len) {
                 return Err(side.corrupt(
                     at,
                     format!(

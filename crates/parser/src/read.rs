@@ -235,7 +235,7 @@ impl Fold {
                 record.orig_len,
                 &mut datagram,
             ) {
-                Decoded::Tcp(tcp) => self.tcp(frame, record, tcp),
+                Decoded::Tcp(tcp) => self.tcp(frame, record, *tcp),
                 _ => self.cap.stats.ipv4_fragments += 1,
             }
             self.datagram = datagram;
@@ -243,7 +243,7 @@ impl Fold {
         }
         let stats: &mut ReadStats = &mut self.cap.stats;
         match decoded {
-            Decoded::Tcp(tcp) => return self.tcp(frame, record, tcp),
+            Decoded::Tcp(tcp) => self.tcp(frame, record, *tcp),
             Decoded::NonTcp => stats.non_tcp += 1,
             Decoded::Ipv4Fragment => stats.ipv4_fragments += 1,
             Decoded::Malformed(_) => stats.malformed += 1,
@@ -251,7 +251,7 @@ impl Fold {
         }
     }
 
-    fn tcp(&mut self, frame: u32, record: &Record<'_>, tcp: Box<crate::decode::DecodedTcp<'_>>) {
+    fn tcp(&mut self, frame: u32, record: &Record<'_>, tcp: crate::decode::DecodedTcp<'_>) {
         let cap = &mut self.cap;
         cap.stats.tcp += 1;
         let mut packet = tcp.packet;

@@ -298,15 +298,16 @@ fn pcap_written_by_pcap_file_reads_back() {
         snaplen: 65535,
         ..PcapHeader::default()
     };
-    let mut writer = PcapWriter::with_header(&mut out, header).unwrap();
-    for i in 0..3u32 {
-        let data = eth_tcp(i, 5);
-        let ts = std::time::Duration::new(1_600_000_000 + i as u64, 250_000_000);
-        writer
-            .write_packet(&PcapPacket::new(ts, data.len() as u32, &data))
-            .unwrap();
+    {
+        let mut writer = PcapWriter::with_header(&mut out, header).unwrap();
+        for i in 0..3u32 {
+            let data = eth_tcp(i, 5);
+            let ts = std::time::Duration::new(1_600_000_000 + i as u64, 250_000_000);
+            writer
+                .write_packet(&PcapPacket::new(ts, data.len() as u32, &data))
+                .unwrap();
+        }
     }
-    drop(writer);
     let cap = read_bytes("pcap-file.pcap", &out).unwrap();
     assert_eq!(cap.frames(), 3);
     assert_eq!(cap.packets[2].ts_ns, 1_600_000_002_250_000_000);
