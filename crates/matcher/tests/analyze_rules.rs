@@ -538,6 +538,45 @@ mod fast_retransmission {
         assert_eq!(v[6], set(&[Flag::Retransmission, Flag::FastRetransmission]));
     }
 
+    /// Wireshark quirk, followed (checked with tshark 4.0): after an ACK of
+    /// data never seen, Wireshark sets the other side's duplicate count to
+    /// -1 in a `guint32`, which passes `dupacknum >= 2`: the next resend
+    /// of what that side last acknowledged, within 20 ms, is "fast" with
+    /// no duplicate ACK at all.
+    #[test]
+    fn after_an_ack_of_unseen_data_even_without_dup_acks() {
+        let t = 1_800_000_000_000 * MS;
+        let rest = [
+            data(1001, 100),
+            TcpPacket {
+                ts_ns: t,
+                payload_len: 100,
+                flags: ACK | PSH,
+                ..SRV
+            },
+            TcpPacket {
+                ts_ns: t + 5 * MS,
+                seq: 1101,
+                ack: 5201,
+                ..TPL
+            },
+            TcpPacket {
+                ts_ns: t + 10 * MS,
+                ..data(1001, 100)
+            },
+        ];
+        let v = after_handshake(None, &rest);
+        assert_eq!(
+            v,
+            vec![
+                none(),
+                none(),
+                set(&[Flag::AckLostSegment]),
+                set(&[Flag::Retransmission, Flag::FastRetransmission])
+            ]
+        );
+    }
+
     #[test]
     fn too_late_is_a_plain_retransmission() {
         let rest = [
