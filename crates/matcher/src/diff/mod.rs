@@ -161,7 +161,9 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
     let slack = 2_000_000_000 + (clock.uncertainty_s * 2e9) as i64;
     let cands: Vec<_> = cands
         .into_iter()
-        .filter(|c| pairing::times_agree(&client, &lb, c, &clock, slack))
+        .filter(|c| {
+            c.score >= pairing::SURE_SCORE || pairing::times_agree(&client, &lb, c, &clock, slack)
+        })
         .collect();
     let chosen = pairing::assign(&cands, n_client, n_lb);
     let mut lb_of_client: Vec<Option<usize>> = vec![None; n_client];

@@ -34,6 +34,10 @@ pub const EVIDENCE: [Evidence; 5] = [
     Evidence::IpId,
 ];
 const WEIGHT: [u32; 5] = [3, 2, 2, 2, 1];
+/// Weighted votes that make a pair sure whatever the clock says (a clock
+/// that jumped mid-capture must not undo it): several timestamp and
+/// sequence matches at once.
+pub const SURE_SCORE: u32 = 16;
 /// Weighted votes a pair needs at least.
 pub const MIN_SCORE: u32 = 3;
 
