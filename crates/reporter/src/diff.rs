@@ -482,6 +482,11 @@ pub fn to_text(r: &DiffReport) -> String {
         r.summary.unmatched_lb,
         r.summary.flows_with_problems
     ));
+    if r.summary.pairs == 0 && r.summary.unmatched_client + r.summary.unmatched_lb > 0 {
+        out.push_str(
+            "warning: no connection could be paired: are these two captures of the same traffic, taken at the same time?\n",
+        );
+    }
     out.push_str(&format!(
         "clock: lb = client {:+.6} s, drift {:+.2} ppm (±{:.6} s, {} samples, {})\n\n",
         r.clock.offset_s, r.clock.drift_ppm, r.clock.uncertainty_s, r.clock.samples, r.clock.source
