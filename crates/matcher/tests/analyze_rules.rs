@@ -7,7 +7,7 @@
 //! numbered from 1 in list order; a frame without a time is 100 ms after
 //! the previous one.
 
-use twincap_matcher::analyze::{analyze, Analysis, Flag, Flags, Values};
+use twincap_matcher::analyze::{analyze, analyze_connection, Analysis, Flag, Flags, Values};
 use twincap_parser::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 use twincap_parser::{conn, info, Capture, TcpPacket};
 
@@ -773,5 +773,94 @@ mod not_analyzed {
         };
         let v = after_handshake(None, &[data(1001, 100), cut]);
         assert_eq!(v, vec![none(), none()]);
+    }
+}
+
+mod robustness {
+    use super::*;
+    use twincap_parser::SackBlock;
+
+    /// Random headers, times that go backwards, every info bit, SACK
+    /// blocks: no panic (tests run with overflow checks), and every flagged
+    /// frame is a real one.
+    #[test]
+    fn random_segments_never_panic() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut cap = Capture {
+            addrs: vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()],
+            ..Capture::default()
+        };
+        let seqs = [
+            0u32,
+            1,
+            1000,
+            1001,
+            1100,
+            0x7fff_ffff,
+            0xffff_ffff,
+            0xffff_ff00,
+        ];
+        for i in 0..50_000u32 {
+            let r = next();
+            let c2s = r & 1 == 0;
+            let base = if c2s { TPL } else { SRV };
+            let sack_count = (r >> 60) as u8 % 5;
+            let sack_index = cap.sacks.len() as u32;
+            for _ in 0..sack_count {
+                let left = next() as u32;
+                cap.sacks.push(SackBlock {
+                    left,
+                    right: left.wrapping_add(next() as u32 % 3000),
+                });
+            }
+            cap.packets.push(TcpPacket {
+                frame: i + 1,
+                ts_ns: (next() % 1_000_000_000) as i64 * if r & 2 == 0 { 1 } else { -1 },
+                sport: if c2s { 40000 + (r >> 8) as u16 % 3 } else { 80 },
+                dport: if c2s { 80 } else { 40000 + (r >> 8) as u16 % 3 },
+                seq: seqs[(r >> 16) as usize % seqs.len()].wrapping_add((next() % 3000) as u32),
+                ack: seqs[(r >> 20) as usize % seqs.len()].wrapping_add((next() % 3000) as u32),
+                win: [0u16, 1, 1000, 65535][(r >> 24) as usize % 4],
+                flags: (next() & 0x1ff) as u16,
+                info: (next() & 0x3fff) as u16,
+                payload_len: [0u16, 1, 2, 100, 65535][(r >> 28) as usize % 5],
+                wscale: (r >> 32) as u8 % 20,
+                tcp_hdr_len: [0u8, 16, 20, 40, 60][(r >> 36) as usize % 5],
+                sack_count,
+                sack_index,
+                ..base
+            });
+        }
+        cap.stats.frames = cap.packets.len() as u32;
+        let conns = conn::split(&cap);
+        let a = analyze(&cap, &conns);
+        assert!(!a.flagged().is_empty());
+        for f in a.flagged() {
+            assert_eq!(cap.packets[f.packet as usize].frame, f.frame);
+            assert_eq!(a.flags(f.packet as usize), f.flags);
+            assert_eq!(conns.stream_of[f.packet as usize], f.stream);
+        }
+        let per_stream: u32 = a.streams().iter().map(|s| s.flagged_frames).sum();
+        assert_eq!(per_stream as usize, a.flagged().len());
+        // One connection at a time gives the same frames.
+        let mut one_by_one: Vec<_> = conns
+            .list
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                let reused = conns.list[..i]
+                    .iter()
+                    .any(|o| (o.a == c.a && o.b == c.b) || (o.a == c.b && o.b == c.a));
+                analyze_connection(&cap, c, reused).0
+            })
+            .collect();
+        one_by_one.sort_by_key(|f| f.packet);
+        assert_eq!(one_by_one, a.flagged());
     }
 }
