@@ -13,8 +13,9 @@
 //! reordering, duplication, RST injection toward the client, SNAT with a
 //! small port pool (the LB side reuses its 4-tuples), IP ID rewrite
 //! (random or zero), an ASA-style per-connection sequence shift, MSS
-//! clamping, segmentation changes (a TSO super-segment in the sender's
-//! capture that crosses as two segments), and the LB clock's offset and drift.
+//! clamping, segmentation changes (a TSO super-segment in the LB's capture
+//! that crosses as two segments; two client segments that the LB's capture
+//! shows GRO-merged into one), and the LB clock's offset and drift.
 
 pub mod frame;
 pub mod rng;
@@ -57,7 +58,8 @@ pub struct Config {
     /// MSS on SYN and SYN-ACK lowered to this on the receiver side.
     pub mss_clamp: Option<u16>,
     /// Share of s2c data segments the LB's capture shows as one TSO
-    /// super-segment that crosses the path as two segments.
+    /// super-segment that crosses the path as two segments, and of c2s data
+    /// segments the LB's capture shows merged (GRO) with the one before.
     pub resegment: f64,
     /// LB clock minus client clock, seconds, and the LB clock's drift.
     pub clock_offset_s: f64,
@@ -162,6 +164,8 @@ struct Copy {
     sent: Option<usize>,
     /// A piece of a TSO super-segment (no one-to-one sender frame).
     piece: bool,
+    /// A GRO-merged receiver frame also carries this sent packet's bytes.
+    merged_with: Option<usize>,
 }
 
 /// One segment as its sender sent it, and what the path did.
@@ -282,6 +286,9 @@ pub fn generate(cfg: &Config, dir: &Path) -> io::Result<Summary> {
                 } else {
                     lb_w.write(lb_clock(cp.ts_ns), &cp.seg)?
                 };
+                if let Some(j) = cp.merged_with {
+                    sent[j].receiver_frames.push(frame);
+                }
                 if let Some(i) = cp.sent {
                     let s = &mut sent[i];
                     let is_sender = (side == 0) == s.c2s;
@@ -445,6 +452,9 @@ fn script(
     let (mut seq_c, mut seq_s) = (c.isn_c, c.isn_s);
     let mut last = start;
     let mut injected: Vec<Copy> = Vec::new();
+    // The last c2s data segment that crossed alone: (sent index, position of
+    // its receiver copy), a candidate for a GRO merge with the next.
+    let mut prev_c2s: Option<(usize, usize)> = None;
     // Send one segment from one side; the path then does its thing.
     let mut send = |rng: &mut Rng,
                     c: &mut Conn,
@@ -522,7 +532,12 @@ fn script(
         let r = rng.f64();
         let (mut relay, mut copies, mut extra) = ("forwarded", 1, 0);
         let reseg = impair && !c2s && len >= 2 && rng.f64() < cfg.resegment;
-        if impair && !reseg {
+        // GRO on the LB side: this c2s data segment arrives merged into the
+        // previous one's receiver frame.
+        let merge = impair && c2s && len > 0 && prev_c2s.is_some() && rng.f64() < cfg.resegment;
+        if merge {
+            relay = "forwarded+merged";
+        } else if impair && !reseg {
             if r < cfg.loss {
                 relay = "dropped:impairment";
                 copies = 0;
@@ -543,7 +558,7 @@ fn script(
             seq,
             len,
             relay,
-            resegmented: reseg,
+            resegmented: reseg || merge,
         });
         let (sender_list, receiver_list) = if c2s {
             (&mut *client_side, &mut *lb_side)
@@ -555,8 +570,24 @@ fn script(
             seg: if c2s { seg.clone() } else { sender_form },
             sent: Some(index),
             piece: false,
+            merged_with: None,
         });
         let arrive = t + DELAY_NS + extra + (rng.u32() % 20_000) as i64;
+        if merge {
+            let (prev, pos) = prev_c2s.take().unwrap();
+            sent[prev].resegmented = true;
+            let cp = &mut receiver_list[pos];
+            cp.seg.len += len;
+            cp.seg.payload_seed ^= 0xaaaa;
+            cp.ts_ns = cp.ts_ns.max(arrive);
+            cp.merged_with = Some(index);
+            cp.piece = true;
+            return arrive;
+        }
+        if c2s {
+            prev_c2s = (impair && len > 0 && copies == 1 && extra == 0)
+                .then_some((index, receiver_list.len()));
+        }
         if reseg {
             // Two pieces on the wire, one super-segment in the sender capture.
             let half = len / 2;
@@ -572,12 +603,14 @@ fn script(
                 seg: a,
                 sent: Some(index),
                 piece: true,
+                merged_with: None,
             });
             receiver_list.push(Copy {
                 ts_ns: arrive + 2_000,
                 seg: b,
                 sent: Some(index),
                 piece: true,
+                merged_with: None,
             });
         } else {
             for k in 0..copies {
@@ -586,6 +619,7 @@ fn script(
                     seg: wire.clone(),
                     sent: Some(index),
                     piece: false,
+                    merged_with: None,
                 });
             }
         }
@@ -629,6 +663,7 @@ fn script(
                 seg: rst,
                 sent: None,
                 piece: false,
+                merged_with: None,
             });
         }
         t += GAP_NS;
