@@ -332,6 +332,36 @@ mod pairing {
         assert_eq!(f.nat.ip_id, ["rewritten", "rewritten"]);
     }
 
+    /// The NAT mapping expired between SYN retries: the first SYN reached
+    /// the LB side through port 40000, the retry and the rest through 40001.
+    /// One client connection, two LB connections, nothing lost.
+    #[test]
+    fn syn_retry_through_a_new_mapping_joins_the_pair() {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_001);
+        let syn = w.segs[0].clone();
+        w.segs.insert(
+            0,
+            Seg {
+                t_us: syn.t_us - 1_000_000,
+                pkt: TcpPacket {
+                    ip_id: 99,
+                    ts_val: 4000,
+                    ..syn.pkt.clone()
+                },
+                ..syn
+            },
+        );
+        let mut r = w.render();
+        // The first SYN crossed through another SNAT port.
+        let first = r.lb.iter_mut().min_by_key(|p| p.ts_ns).unwrap();
+        first.sport = 40_000;
+        let (res, _, _) = run(r.client, r.lb);
+        assert_eq!(res.flows.len(), 1);
+        assert_eq!(res.flows[0].lb_extra.len(), 1);
+        assert!(res.unmatched_lb.is_empty());
+        assert_eq!(events(&res), vec![]);
+    }
+
     #[test]
     fn lb_connection_of_another_client_is_unmatched() {
         let r = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000).render();
