@@ -141,10 +141,12 @@ pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadErro
     };
     side.warnings.extend(opened.warning.clone());
     let format = detect(path, bytes, opened.gzip)?;
-    let mut walker: Box<dyn Walk<'_> + '_> = match format {
-        FileFormat::Pcap | FileFormat::PcapNano => Box::new(pcap::Pcap::open(bytes, &mut side)?),
-        FileFormat::Pcapng => Box::new(pcapng::Pcapng::open(bytes, &mut side)?),
-        FileFormat::Netmon => Box::new(netmon::Netmon::open(bytes, &mut side)?),
+    let mut walker = match format {
+        FileFormat::Pcap | FileFormat::PcapNano => {
+            Walker::Pcap(pcap::Pcap::open(bytes, &mut side)?)
+        }
+        FileFormat::Pcapng => Walker::Pcapng(pcapng::Pcapng::open(bytes, &mut side)?),
+        FileFormat::Netmon => Walker::Netmon(netmon::Netmon::open(bytes, &mut side)?),
     };
     if let (FileFormat::Pcap | FileFormat::PcapNano, Some(interface)) =
         (format, side.interfaces.first())
@@ -154,38 +156,40 @@ pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadErro
         }
     }
 
+    // A pipeline of two stages: while the records of one chunk are decoded
+    // (in parallel), the next chunk's records are walked; then the decoded
+    // chunk is folded into the capture in frame order.
     let mut fold = Fold::default();
-    let mut chunk: Vec<Record<'_>> = Vec::with_capacity(CHUNK);
-    loop {
-        chunk.clear();
-        let mut at_end = false;
-        while chunk.len() < CHUNK {
-            match walker.next_record(&mut side)? {
-                Some(record) => {
-                    side.frames = side.frames.checked_add(1).ok_or_else(|| {
-                        side.corrupt(record.offset as usize, "more than 4294967295 frames")
-                    })?;
-                    chunk.push(record);
-                }
-                None => {
-                    at_end = true;
-                    break;
-                }
-            }
-        }
+    let mut next = walk_chunk(&mut walker, &mut side, Vec::with_capacity(CHUNK))?;
+    // Buffers are reused from chunk to chunk: fresh multi-megabyte vectors
+    // would cost a page fault per page each time.
+    let mut spare: Vec<Record<'_>> = Vec::with_capacity(CHUNK);
+    let mut decoded: Vec<Decoded<'_>> = Vec::with_capacity(CHUNK);
+    while !next.records.is_empty() {
+        let chunk = next;
         // Frames before this chunk.
-        let before = side.frames - chunk.len() as u32;
-        let decoded: Vec<Decoded<'_>> = if opts.single_threaded || chunk.len() < 256 {
-            chunk.iter().map(decode_record).collect()
+        let before = side.frames - chunk.records.len() as u32;
+        let single = opts.single_threaded;
+        let buffer = std::mem::take(&mut spare);
+        let walked = if chunk.at_end {
+            decode_into(&chunk.records, single, &mut decoded);
+            Ok(Chunk::default())
+        } else if opts.single_threaded {
+            decode_into(&chunk.records, single, &mut decoded);
+            walk_chunk(&mut walker, &mut side, buffer)
         } else {
-            chunk.par_iter().map(decode_record).collect()
+            rayon::join(
+                || walk_chunk(&mut walker, &mut side, buffer),
+                || decode_into(&chunk.records, single, &mut decoded),
+            )
+            .0
         };
-        for (i, (record, decoded)) in chunk.iter().zip(decoded).enumerate() {
+        for (i, (record, decoded)) in chunk.records.iter().zip(decoded.drain(..)).enumerate() {
             fold.add(before + 1 + i as u32, record, decoded);
         }
-        if at_end {
-            break;
-        }
+        spare = chunk.records;
+        spare.clear();
+        next = walked?;
     }
     drop(walker);
 
@@ -205,6 +209,68 @@ pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadErro
         return Err(unsupported_link(path, &kinds));
     }
     Ok(cap)
+}
+
+/// The walker of the file's format.
+enum Walker<'a> {
+    Pcap(pcap::Pcap<'a>),
+    Pcapng(pcapng::Pcapng<'a>),
+    Netmon(netmon::Netmon<'a>),
+}
+
+impl<'a> Walk<'a> for Walker<'a> {
+    fn next_record(&mut self, side: &mut Side) -> Result<Option<Record<'a>>, ReadError> {
+        match self {
+            Walker::Pcap(w) => w.next_record(side),
+            Walker::Pcapng(w) => w.next_record(side),
+            Walker::Netmon(w) => w.next_record(side),
+        }
+    }
+}
+
+/// Up to [`CHUNK`] records in frame order.
+#[derive(Default)]
+struct Chunk<'a> {
+    records: Vec<Record<'a>>,
+    /// The walker reached the end of the file.
+    at_end: bool,
+}
+
+/// Walk the next records; `side.frames` counts them.
+fn walk_chunk<'a>(
+    walker: &mut Walker<'a>,
+    side: &mut Side,
+    mut buffer: Vec<Record<'a>>,
+) -> Result<Chunk<'a>, ReadError> {
+    buffer.clear();
+    let mut chunk = Chunk {
+        records: buffer,
+        at_end: false,
+    };
+    while chunk.records.len() < CHUNK {
+        match walker.next_record(side)? {
+            Some(record) => {
+                side.frames = side.frames.checked_add(1).ok_or_else(|| {
+                    side.corrupt(record.offset as usize, "more than 4294967295 frames")
+                })?;
+                chunk.records.push(record);
+            }
+            None => {
+                chunk.at_end = true;
+                break;
+            }
+        }
+    }
+    Ok(chunk)
+}
+
+/// Decode `records` into `out`, in parallel unless `single` (or few).
+fn decode_into<'a>(records: &[Record<'a>], single: bool, out: &mut Vec<Decoded<'a>>) {
+    if single || records.len() < 256 {
+        out.extend(records.iter().map(decode_record));
+    } else {
+        records.par_iter().map(decode_record).collect_into_vec(out);
+    }
 }
 
 fn decode_record<'a>(record: &Record<'a>) -> Decoded<'a> {
