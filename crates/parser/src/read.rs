@@ -82,14 +82,21 @@ impl Side {
     /// An error about the record being read.
     pub(crate) fn corrupt(&self, offset: usize, message: impl Into<String>) -> ReadError {
         let frame = self.next_frame();
+        let hint = if frame > 1 {
+            format!(
+                "the file is damaged here and Wireshark stops here too; \
+                 `editcap -r FILE fixed.pcapng 1-{}` keeps the {} frames before it",
+                frame - 1,
+                frame - 1
+            )
+        } else {
+            "the file is damaged before its first whole frame; Wireshark cannot read it either"
+                .to_string()
+        };
         ReadError::new(&self.path, ReadErrorKind::Corrupt, message)
             .at_frame(frame)
             .at_offset(offset as u64)
-            .hint(format!(
-                "the file is damaged here; Wireshark stops here too. \
-                 `editcap -r FILE fixed.pcapng 1-{}` keeps the frames before it",
-                frame.saturating_sub(1).max(1)
-            ))
+            .hint(hint)
     }
 
     /// The file ends inside the record being read (the writer was killed):
