@@ -14,7 +14,7 @@
 //! custom block, a Network Monitor filter frame).
 
 use crate::decode::defrag::Defragmenter;
-use crate::decode::{decode_frame, decode_frame_with_orig_len, Decoded};
+use crate::decode::{decode_frame, decode_frame_with_orig_len, Decoded, DecodedTcp};
 use crate::error::{ReadError, ReadErrorKind};
 use crate::packet::{Capture, FileFormat, Interface, ReadStats, Warning};
 use crate::{netmon, pcap, pcapng, source};
@@ -171,7 +171,7 @@ pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadErro
     // Buffers are reused from chunk to chunk: fresh multi-megabyte vectors
     // would cost a page fault per page each time.
     let mut spare: Vec<Record<'_>> = Vec::with_capacity(CHUNK);
-    let mut decoded: Vec<Decoded<'_>> = Vec::with_capacity(CHUNK);
+    let mut decoded: Vec<Outcome<'_>> = Vec::with_capacity(CHUNK);
     while !next.records.is_empty() {
         let chunk = next;
         // Frames before this chunk.
@@ -272,7 +272,7 @@ fn walk_chunk<'a>(
 }
 
 /// Decode `records` into `out`, in parallel unless `single` (or few).
-fn decode_into<'a>(records: &[Record<'a>], single: bool, out: &mut Vec<Decoded<'a>>) {
+fn decode_into<'a>(records: &[Record<'a>], single: bool, out: &mut Vec<Outcome<'a>>) {
     if single || records.len() < 256 {
         out.extend(records.iter().map(decode_record));
     } else {
@@ -280,11 +280,21 @@ fn decode_into<'a>(records: &[Record<'a>], single: bool, out: &mut Vec<Decoded<'
     }
 }
 
-fn decode_record<'a>(record: &Record<'a>) -> Decoded<'a> {
+/// A decoded record, with a TCP packet moved out of its box on the thread
+/// that decoded it: the box is freed where it was allocated, which keeps
+/// malloc from shuffling memory between the threads' arenas.
+enum Outcome<'a> {
+    Tcp(DecodedTcp<'a>),
+    Other(Decoded<'a>),
+}
+
+fn decode_record<'a>(record: &Record<'a>) -> Outcome<'a> {
     if record.link_type == NOT_A_PACKET {
-        Decoded::NonTcp
-    } else {
-        decode_frame_with_orig_len(record.link_type, record.data, record.orig_len)
+        return Outcome::Other(Decoded::NonTcp);
+    }
+    match decode_frame_with_orig_len(record.link_type, record.data, record.orig_len) {
+        Decoded::Tcp(tcp) => Outcome::Tcp(*tcp),
+        other => Outcome::Other(other),
     }
 }
 
@@ -299,32 +309,34 @@ struct Fold {
 }
 
 impl Fold {
-    fn add(&mut self, frame: u32, record: &Record<'_>, decoded: Decoded<'_>) {
-        if let Decoded::Ipv4Fragment = decoded {
-            let mut datagram = std::mem::take(&mut self.datagram);
-            match self.defrag.push(
-                record.link_type,
-                record.data,
-                record.orig_len,
-                &mut datagram,
-            ) {
-                Decoded::Tcp(tcp) => self.tcp(frame, record, *tcp),
-                _ => self.cap.stats.ipv4_fragments += 1,
-            }
-            self.datagram = datagram;
-            return;
-        }
+    fn add(&mut self, frame: u32, record: &Record<'_>, outcome: Outcome<'_>) {
+        let decoded = match outcome {
+            Outcome::Tcp(tcp) => return self.tcp(frame, record, tcp),
+            Outcome::Other(decoded) => decoded,
+        };
         let stats: &mut ReadStats = &mut self.cap.stats;
         match decoded {
+            Decoded::Ipv4Fragment => {
+                let mut datagram = std::mem::take(&mut self.datagram);
+                match self.defrag.push(
+                    record.link_type,
+                    record.data,
+                    record.orig_len,
+                    &mut datagram,
+                ) {
+                    Decoded::Tcp(tcp) => self.tcp(frame, record, *tcp),
+                    _ => self.cap.stats.ipv4_fragments += 1,
+                }
+                self.datagram = datagram;
+            }
             Decoded::Tcp(tcp) => self.tcp(frame, record, *tcp),
             Decoded::NonTcp => stats.non_tcp += 1,
-            Decoded::Ipv4Fragment => stats.ipv4_fragments += 1,
             Decoded::Malformed(_) => stats.malformed += 1,
             Decoded::UnsupportedLink => stats.unsupported_link += 1,
         }
     }
 
-    fn tcp(&mut self, frame: u32, record: &Record<'_>, tcp: crate::decode::DecodedTcp<'_>) {
+    fn tcp(&mut self, frame: u32, record: &Record<'_>, tcp: DecodedTcp<'_>) {
         let cap = &mut self.cap;
         cap.stats.tcp += 1;
         let mut packet = tcp.packet;
