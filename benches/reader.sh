@@ -59,7 +59,7 @@ PY
 fi
 
 size=$(du -h "$file" | cut -f1)
-echo "file: $file ($size)"
+echo "file: $file ($size); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ours=$("$bench" --repeat 3 "$file")
 ours_single=$("$bench" --repeat 1 --single-threaded "$file")
 n=$(echo "$ours" | sed -n 's/.*frames=\([0-9]*\).*/\1/p')
