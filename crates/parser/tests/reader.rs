@@ -1037,3 +1037,129 @@ fn netmon(minor: u8, records: &[NetmonRec]) -> Vec<u8> {
     out[28..32].copy_from_slice(&(table.len() as u32).to_le_bytes());
     out
 }
+
+// ---------------------------------------------------------------- tshark on hand-built files
+
+/// tshark's frame numbers, times and captured lengths of a file.
+fn tshark_frames_and_times(path: &Path) -> Option<Vec<(i64, u32)>> {
+    let out = Command::new("tshark")
+        .env("TZ", "UTC")
+        .args(["-n", "-r"])
+        .arg(path)
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "frame.cap_len",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows = text
+        .lines()
+        .map(|l| {
+            let (time, cap_len) = l.split_once('\t').unwrap();
+            // Frames without a time (SPB, custom blocks) show none.
+            let ns = time.split_once('.').map_or(0, |(secs, frac)| {
+                let frac = format!("{frac:0<9}");
+                secs.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap()
+            });
+            (ns, cap_len.parse().unwrap_or(0))
+        })
+        .collect();
+    Some(rows)
+}
+
+/// The hand-built files above, read by tshark: same frames (custom blocks
+/// and Network Monitor filter frames counted, DNS-cache frames not), same
+/// times (if_tsresol, if_tsoffset, 2^-n units, FILETIME), and a record past
+/// the snaplen read whole.
+#[test]
+fn hand_built_files_read_as_tshark_reads_them() {
+    let mut tsresol = shb(false, &[]);
+    tsresol.extend(idb(false, 1, 0, &[opt_u8(9, 9)]));
+    tsresol.extend(idb(
+        false,
+        1,
+        0,
+        &[opt_u8(9, 0x80 | 20), opt_u64(false, 14, 100)],
+    ));
+    tsresol.extend(epb(
+        false,
+        0,
+        1_700_000_000_123_456_789,
+        &eth_tcp(1, 0),
+        &[],
+    ));
+    tsresol.extend(epb(
+        false,
+        1,
+        (1_700_000_000u64 << 20) | 12345,
+        &eth_tcp(2, 0),
+        &[],
+    ));
+    let mut mixed = shb(true, &["x"]);
+    mixed.extend(idb(true, 1, 60, &[]));
+    let frame = eth_tcp(1, 100);
+    mixed.extend(spb(true, frame.len() as u32, &frame[..60]));
+    mixed.extend(block(true, 0x0000_0bad, &[0, 0, 0x7f, 0xff, 9, 9, 9, 9]));
+    mixed.extend(block(true, 4, &[0; 4]));
+    mixed.extend(opb(true, 0, 1_000_001, &eth_tcp(2, 0), &[]));
+    mixed.extend(shb(false, &[]));
+    mixed.extend(idb(false, 101, 0, &[]));
+    mixed.extend(epb(false, 0, 5, &ip_tcp(3, 0), &[]));
+    let netmon21 = netmon(
+        1,
+        &[
+            NetmonRec::new(0, eth_tcp(1, 0), Some(1)),
+            NetmonRec::new(2, vec![0; 20], Some(0xfffe)),
+            NetmonRec::new(3, ip_tcp(3, 0), Some(0xe000 | 101)),
+            NetmonRec::new(4, vec![0; 20], Some(0xffff)),
+        ],
+    );
+    let netmon23 = netmon(
+        3,
+        &[NetmonRec::new(0, eth_tcp(1, 0), Some(1))
+            .filetime((1_577_836_800u64 + 11_644_473_600) * 10_000_000 + 1_234_567)],
+    );
+    let over_snaplen = pcap(
+        true,
+        true,
+        1,
+        64,
+        &[
+            Rec::new(7, 999_999_999, eth_tcp(1, 1000)),
+            Rec::new(8, 1, eth_tcp(2, 0)),
+        ],
+    );
+    for (name, bytes) in [
+        ("ts-tsresol.pcapng", tsresol),
+        ("ts-mixed.pcapng", mixed),
+        ("ts-netmon21.cap", netmon21),
+        ("ts-netmon23.cap", netmon23),
+        ("ts-over-snaplen.pcap", over_snaplen),
+    ] {
+        let path = temp_file(name, &bytes);
+        let Some(want) = tshark_frames_and_times(&path) else {
+            println!("tshark not found: skipping");
+            return;
+        };
+        let cap = read(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cap.frames() as usize, want.len(), "{name}");
+        if name == "ts-over-snaplen.pcap" {
+            // The whole 1054-byte record, past the 64-byte snaplen.
+            assert_eq!(want[0].1, 1054);
+            assert_eq!(cap.packets[0].captured_len, 1000);
+        }
+        for p in &cap.packets {
+            assert_eq!(
+                p.ts_ns,
+                want[p.frame as usize - 1].0,
+                "{name} frame {}",
+                p.frame
+            );
+        }
+    }
+}
