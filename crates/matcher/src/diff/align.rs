@@ -38,6 +38,9 @@ pub struct Pkt {
 pub struct DirPackets {
     pub sender: Vec<Pkt>,
     pub receiver: Vec<Pkt>,
+    /// (key, position) of each side, sorted by key: for lookups and groups.
+    pub sender_sorted: Vec<((u32, u32, u32), u32)>,
+    pub receiver_sorted: Vec<((u32, u32, u32), u32)>,
 }
 
 /// Which receiver packet is which sender packet, for one direction.
@@ -100,6 +103,9 @@ fn mode(v: &mut [u32]) -> Option<u32> {
     best
 }
 
+/// Matching packets per direction the sequence offset is learnt from.
+const OFFSET_PACKETS: usize = 16;
+
 /// The sequence offsets of one LB connection against its client twin.
 /// From packets with the same identity on both sides; else from the SYN and
 /// SYN-ACK; else none.
@@ -121,6 +127,10 @@ pub fn seq_offsets(
         ids.sort_unstable();
         let mut diffs = Vec::new();
         for &i in &l_dirs[d.index()] {
+            // A few agreeing packets say it (one number per direction).
+            if diffs.len() >= OFFSET_PACKETS {
+                break;
+            }
             let p = lb.packet(i);
             if let Some(k) = identity(p) {
                 let at = ids.partition_point(|e| e.0 < k);
@@ -205,6 +215,10 @@ pub fn gather(
         out[0].receiver.sort_by_key(|p| p.index);
         out[1].sender.sort_by_key(|p| p.index);
     }
+    for dp in &mut out {
+        dp.sender_sorted = sorted_keys(&dp.sender);
+        dp.receiver_sorted = sorted_keys(&dp.receiver);
+    }
     out
 }
 
@@ -237,8 +251,7 @@ fn range(sorted: &[((u32, u32, u32), u32)], k: (u32, u32, u32)) -> &[((u32, u32,
 /// on each side: sure matches, used for the clock, delays and what the
 /// middle changed.
 pub fn anchors(dp: &DirPackets) -> Vec<(u32, u32)> {
-    let s = sorted_keys(&dp.sender);
-    let r = sorted_keys(&dp.receiver);
+    let (s, r) = (&dp.sender_sorted, &dp.receiver_sorted);
     let mut out = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < s.len() && j < r.len() {
@@ -326,7 +339,7 @@ pub fn align(
     rules: &DirRules,
     clock: &ClockEstimate,
 ) -> DirAlignment {
-    let sorted = sorted_keys(&dp.sender);
+    let sorted = &dp.sender_sorted;
     let mut first_copy = vec![NONE; dp.sender.len()];
     let mut sender_of = vec![NONE; dp.receiver.len()];
     // How many later receiver packets share each receiver packet's key.
@@ -334,11 +347,11 @@ pub fn align(
     // Where a key has more receiver copies than sender packets, some are
     // duplicates: the ones that follow the previous copy most closely.
     let mut dup_likely = vec![false; dp.receiver.len()];
-    for g in sorted_keys(&dp.receiver).chunk_by(|a, b| a.0 == b.0) {
+    for g in dp.receiver_sorted.chunk_by(|a, b| a.0 == b.0) {
         for (rank, e) in g.iter().enumerate() {
             later_same[e.1 as usize] = (g.len() - rank - 1) as u32;
         }
-        let senders = range(&sorted, g[0].0).len();
+        let senders = range(sorted, g[0].0).len();
         if g.len() > senders && senders > 0 {
             let t =
                 |e: &((u32, u32, u32), u32)| receiver.packet(dp.receiver[e.1 as usize].index).ts_ns;
@@ -372,7 +385,7 @@ pub fn align(
         let r = receiver.packet(rp.index);
         let mut best: Option<(i64, u32)> = None;
         viable.clear();
-        for &(_, spos) in range(&sorted, rp.key) {
+        for &(_, spos) in range(sorted, rp.key) {
             let s = sender.packet(dp.sender[spos as usize].index);
             if !same_identity(s, r, rules) {
                 continue;

@@ -39,7 +39,7 @@ pub struct DiffOptions {
 }
 
 /// Pairs the clock is estimated from, at most (evenly spread).
-const CLOCK_PAIRS: usize = 1000;
+const CLOCK_PAIRS: usize = 300;
 
 /// Clock samples kept per pair and direction (evenly spread).
 const SAMPLES_PER_DIR: usize = 64;
@@ -130,7 +130,7 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
     let first = pairing::assign(&cands, n_client, n_lb);
 
     // 2-3. Clock from the sure matches of those pairs.
-    // (A thousand pairs spread over the capture are plenty for the clock.)
+    // (A few hundred pairs spread over the capture are plenty for the clock.)
     let step = first.len().div_ceil(CLOCK_PAIRS).max(1);
     let mut samples: Vec<ClockSample> = first
         .par_iter()

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use twincap_parser::{info, tcp_flags, TcpPacket};
 
 /// Packets of each connection that go into the index.
-pub const INDEX_PACKETS: usize = 24;
+pub const INDEX_PACKETS: usize = 16;
 /// A key found in more connections than this says nothing.
 const MAX_CONNS_PER_KEY: usize = 6;
 /// Evidence kinds, in the order of [`Votes`].
@@ -163,7 +163,7 @@ fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32
                 if hits[stream as usize].load(Ordering::Relaxed) >= ENOUGH {
                     continue;
                 }
-                let init = query.initiator(query.conn(stream));
+                let init = query.initiator_of(stream);
                 let d = if (p.src, p.sport) == init {
                     Dir::C2s
                 } else {

@@ -77,6 +77,14 @@ impl<'a> Side<'a> {
         }
     }
 
+    /// [`Side::initiator`] by stream number (no trip through the connection list).
+    pub fn initiator_of(&self, stream: u32) -> (AddrId, u16) {
+        match self.initiators.get(stream as usize) {
+            Some(&init) => init,
+            None => self.find_initiator(self.conn(stream)),
+        }
+    }
+
     fn find_initiator(&self, c: &Connection) -> (AddrId, u16) {
         for &i in &c.packets {
             let p = self.packet(i);

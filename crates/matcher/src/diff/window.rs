@@ -65,7 +65,7 @@ pub fn bounds(
     }
     // Client-sent packets the LB saw: bound the client capture.
     for (p, &st) in lb.cap.packets.iter().zip(&lb.conns.stream_of) {
-        if !lb_paired[st as usize] || (p.src, p.sport) != lb.initiator(lb.conn(st)) {
+        if !lb_paired[st as usize] || (p.src, p.sport) != lb.initiator_of(st) {
             continue;
         }
         let t = lb_sent(p);
@@ -78,7 +78,7 @@ pub fn bounds(
     }
     // LB-sent packets the client saw: bound the LB capture.
     for (p, &st) in client.cap.packets.iter().zip(&client.conns.stream_of) {
-        if !client_used[st as usize] || (p.src, p.sport) == client.initiator(client.conn(st)) {
+        if !client_used[st as usize] || (p.src, p.sport) == client.initiator_of(st) {
             continue;
         }
         let t = client_sent(p);
