@@ -180,7 +180,9 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
             continue;
         }
         lb_taken[c.lb as usize] = true;
-        if !pairing::is_same_connection(&c.votes) {
+        if !pairing::is_same_connection(&c.votes)
+            || !pairing::same_syn(&client, c.client, &lb, c.lb)
+        {
             continue;
         }
         if let Some(i) = lb_of_client[c.client as usize] {

@@ -61,6 +61,33 @@ pub fn is_same_connection(v: &Votes) -> bool {
     v[0] + v[1] >= 2
 }
 
+/// The LB connection starts with one of the client connection's SYNs (a
+/// retry that crossed through a new mapping): same TCP timestamps, or same
+/// ISN where there are none. A port reused by the next connection shares
+/// sequence numbers with the old one (TIME_WAIT answers, the RST that
+/// follows) but never its SYN.
+pub fn same_syn(client: &Side, client_stream: u32, lb: &Side, lb_stream: u32) -> bool {
+    let syns = |side: &Side, stream: u32| -> Vec<(bool, u32, u32, u32)> {
+        side.conn(stream)
+            .packets
+            .iter()
+            .map(|&i| side.packet(i))
+            .filter(|p| p.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN)
+            .map(|p| (p.is(info::TIMESTAMPS), p.ts_val, p.ts_ecr, p.seq))
+            .collect()
+    };
+    let theirs = syns(lb, lb_stream);
+    syns(client, client_stream).iter().any(|c| {
+        theirs.iter().any(|l| {
+            if c.0 && l.0 {
+                (c.1, c.2) == (l.1, l.2)
+            } else {
+                c.3 == l.3
+            }
+        })
+    })
+}
+
 /// The fingerprint keys of one packet: (evidence index, key).
 fn keys(p: &TcpPacket, dir: Dir, out: &mut Vec<(u8, u64)>) {
     out.clear();
