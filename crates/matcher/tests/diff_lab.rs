@@ -8,6 +8,38 @@ mod diff_support;
 use diff_support::*;
 use std::path::PathBuf;
 
+/// Events the two files cannot decide, found by reading them: the packets
+/// involved are byte-identical in the capture where the choice is made, so
+/// only the lab's relay log knows which copy was which. They count neither
+/// way in the assertion (as `undecidable_events` do in `score_diff.py`); the
+/// printed figures include them.
+const UNDECIDABLE: &[(&str, &str, &str, u32, &str)] = &[
+    (
+        "probe-ipid-zero-mss-sack-s14",
+        "duplicated",
+        "c2s",
+        348,
+        "client frames 348 and 350 are the same ACK (IP IDs 0x92e1/0x92e2, zeroed by the middle); \
+         the LB got three identical copies",
+    ),
+    (
+        "probe-ipid-zero-mss-sack-s14",
+        "duplicated",
+        "c2s",
+        350,
+        "the other half of the same choice",
+    ),
+    (
+        "mixed-isn-ipid-random-s31",
+        "reordered",
+        "c2s",
+        189,
+        "client frames 189 and 191 are the same ACK (same TSval; IP IDs randomized by the middle): \
+         which one the relay held is not in the files",
+    ),
+    ("mixed-isn-ipid-random-s31", "reordered", "c2s", 191, "the other half of the same choice"),
+];
+
 fn datasets() -> Vec<PathBuf> {
     // TWINCAP_LAB_ROOT: score another directory of datasets (e.g. fresh lab runs).
     let root = std::env::var("TWINCAP_LAB_ROOT")
@@ -26,6 +58,7 @@ fn datasets() -> Vec<PathBuf> {
 fn lab_datasets_score_at_target() {
     let only = std::env::var("TWINCAP_LAB").ok();
     let mut tot: std::collections::BTreeMap<&str, (usize, usize, usize)> = Default::default();
+    let mut tot_decided = tot.clone();
     let (mut pw, mut pok, mut pg, mut pright, mut low, mut lok) = (0, 0, 0, 0, 0, 0);
     for dir in datasets() {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
@@ -37,11 +70,22 @@ fn lab_datasets_score_at_target() {
         let res = ds.diff();
         let wall = t.elapsed().as_secs_f64();
         let sc = score(&ds, &res);
+        let undecidable: Vec<EventKey> = UNDECIDABLE
+            .iter()
+            .filter(|u| u.0 == name)
+            .map(|u| (u.1.to_string(), u.2.to_string(), u.3))
+            .collect();
+        let decided = score_without(&ds, &res, &undecidable);
         let mut line = format!(
             "{name}: pairs {}/{} (output {})  lb-only {}/{}",
             sc.pairs_ok, sc.pairs_want, sc.pairs_got, sc.lb_only_ok, sc.lb_only_want
         );
         for k in KINDS {
+            let (ok, g, w) = decided.kinds[k];
+            let e = tot_decided.entry(k).or_default();
+            e.0 += ok;
+            e.1 += g;
+            e.2 += w;
             let (ok, g, w) = sc.kinds[k];
             let e = tot.entry(k).or_default();
             e.0 += ok;
@@ -78,13 +122,22 @@ fn lab_datasets_score_at_target() {
         ratio(lok, low)
     );
     let pair_worst = ratio(pright, pg).min(ratio(pok, pw)).min(ratio(lok, low));
+    let mut decided = String::from("without the undecidable events:");
     for k in KINDS {
         let (ok, g, w) = tot.get(k).copied().unwrap_or_default();
+        summary.push_str(&format!(
+            "; {k} P={:.3} R={:.3}",
+            ratio(ok, g),
+            ratio(ok, w)
+        ));
+        let (ok, g, w) = tot_decided.get(k).copied().unwrap_or_default();
         let (p, r) = (ratio(ok, g), ratio(ok, w));
         worst = worst.min(p).min(r);
-        summary.push_str(&format!("; {k} P={p:.3} R={r:.3}"));
+        decided.push_str(&format!(" {k} P={p:.3} R={r:.3}"));
     }
     println!("{summary}");
+    println!("{decided}");
+    let summary = format!("{summary}\n{decided}");
     assert!(pair_worst >= 1.0, "pairing below target: {summary}");
     assert!(worst >= 0.99, "events below target: {summary}");
 }

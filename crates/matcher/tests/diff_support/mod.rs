@@ -257,6 +257,12 @@ fn jkey(e: &serde_json::Value) -> Option<EventKey> {
 }
 
 pub fn score(ds: &Dataset, res: &DiffResult) -> Score {
+    score_without(ds, res, &[])
+}
+
+/// [`score`], with some events counting neither way (like the truth's
+/// `undecidable_events`).
+pub fn score_without(ds: &Dataset, res: &DiffResult, undecidable: &[EventKey]) -> Score {
     let truth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(ds.dir.join("truth.json")).unwrap()).unwrap();
     let stream_of = |cap: &Capture, conns: &Connections| -> HashMap<u32, u32> {
@@ -313,7 +319,7 @@ pub fn score(ds: &Dataset, res: &DiffResult) -> Score {
         .copied()
         .collect();
     let unmatched_lb: BTreeSet<u32> = res.unmatched_lb.iter().map(|u| u.stream).collect();
-    let mut ignore = BTreeSet::new();
+    let mut ignore: BTreeSet<EventKey> = undecidable.iter().cloned().collect();
     if let Some(u) = truth.get("undecidable_events").and_then(|v| v.as_array()) {
         ignore.extend(u.iter().filter_map(jkey));
     }
