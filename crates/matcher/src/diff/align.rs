@@ -381,6 +381,7 @@ pub fn align(
     // Costs closer than this are a tie.
     const FIFO_SLACK: i64 = 2_000_000;
     let mut viable: Vec<(u32, i64)> = Vec::new();
+    let clock_slack = (clock.uncertainty_s * 2e9) as i64;
     for (rpos, rp) in dp.receiver.iter().enumerate() {
         let r = receiver.packet(rp.index);
         let mut best: Option<(i64, u32)> = None;
@@ -409,8 +410,13 @@ pub fn align(
                 } else {
                     0
                 };
-                // Arriving before it was sent is only clock error: costly.
-                let early = if delay < 0 { -4 * delay } else { 0 };
+                // Arriving before it was sent is only clock error: costly
+                // beyond what the clock estimate allows.
+                let early = if delay < -clock_slack {
+                    -4 * (delay + clock_slack)
+                } else {
+                    0
+                };
                 let c = (delay - recent_delay).abs() + late + early;
                 viable.push((spos, c));
                 c
