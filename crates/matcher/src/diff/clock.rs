@@ -99,8 +99,11 @@ pub fn estimate(samples: &[ClockSample], reference_ns: i64) -> ClockEstimate {
         let my = points.iter().map(|p| p.1).sum::<f64>() / n;
         let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
         let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-        // Drift needs a time base long enough to say anything (10 s).
-        if sxx > 0.0 && (points.last().unwrap().0 - points[0].0) > 10e9 {
+        let base = points.last().unwrap().0 - points[0].0;
+        let tightest = points.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
+        // Drift needs a time base long enough to say anything (10 s), and
+        // must move the offset by more than the delays blur it.
+        if sxx > 0.0 && base > 10e9 && (sxy / sxx * base).abs() > 4.0 * tightest {
             slope = sxy / sxx;
             icpt = my - slope * mx;
         }
