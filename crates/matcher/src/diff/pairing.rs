@@ -122,28 +122,32 @@ struct Index {
 
 impl Index {
     fn build(side: &Side) -> Index {
-        let mut entries = Vec::new();
-        let mut ks = Vec::new();
-        for c in &side.conns.list {
-            let init = side.initiator(c);
-            for &i in c.packets.iter().take(INDEX_PACKETS) {
-                let p = side.packet(i);
-                let d = if (p.src, p.sport) == init {
-                    Dir::C2s
-                } else {
-                    Dir::S2c
-                };
-                keys(p, d, &mut ks);
-                for &(e, k) in &ks {
-                    entries.push((k, e, c.stream));
+        let mut entries: Vec<(u64, u8, u32)> = side
+            .conns
+            .list
+            .par_iter()
+            .flat_map_iter(|c| {
+                let init = side.initiator(c);
+                let mut out = Vec::with_capacity(INDEX_PACKETS * 5);
+                let mut ks = Vec::new();
+                for &i in c.packets.iter().take(INDEX_PACKETS) {
+                    let p = side.packet(i);
+                    let d = if (p.src, p.sport) == init {
+                        Dir::C2s
+                    } else {
+                        Dir::S2c
+                    };
+                    keys(p, d, &mut ks);
+                    out.extend(ks.iter().map(|&(e, k)| (k, e, c.stream)));
                 }
-            }
-        }
-        entries.sort_unstable();
+                out
+            })
+            .collect();
+        entries.par_sort_unstable();
         entries.dedup();
         // Drop keys that too many connections share.
         let mut kept = Vec::with_capacity(entries.len());
-        let mut runs = FxHashMap::default();
+        let mut runs = FxHashMap::with_capacity_and_hasher(entries.len(), Default::default());
         for run in entries.chunk_by(|a, b| a.0 == b.0) {
             if run.len() <= MAX_CONNS_PER_KEY {
                 runs.insert(run[0].0, (kept.len() as u32, run.len() as u32));
