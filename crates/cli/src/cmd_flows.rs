@@ -13,7 +13,11 @@ pub fn run(file: &Path, format: Format) -> Result<ExitCode, Failure> {
         Format::Text => flows::to_text(&report),
         Format::Json => flows::to_json(&report),
         Format::Yaml => flows::to_yaml(&report),
-        other => return Err(Failure(format!("flows cannot write {other:?}: use text, json or yaml"))),
+        other => {
+            return Err(Failure(format!(
+                "flows cannot write {other:?}: use text, json or yaml"
+            )))
+        }
     };
     emit(&text, None)?;
     Ok(ExitCode::SUCCESS)

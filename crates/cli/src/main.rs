@@ -73,7 +73,12 @@ pub fn load(path: &Path) -> Result<Capture, Failure> {
         if let Some(o) = w.offset {
             place.push_str(&format!(" (byte offset {o})"));
         }
-        eprintln!("twincap: warning: {}{}: {}", path.display(), place, w.message);
+        eprintln!(
+            "twincap: warning: {}{}: {}",
+            path.display(),
+            place,
+            w.message
+        );
     }
     Ok(cap)
 }

@@ -129,9 +129,7 @@ impl TcpPacket {
     }
     /// Sequence space the segment occupies: payload plus one for SYN and for FIN.
     pub fn seq_len(&self) -> u32 {
-        self.payload_len as u32
-            + self.has(tcp_flags::SYN) as u32
-            + self.has(tcp_flags::FIN) as u32
+        self.payload_len as u32 + self.has(tcp_flags::SYN) as u32 + self.has(tcp_flags::FIN) as u32
     }
     /// The DSCP code point (upper six bits of TOS / traffic class).
     pub fn dscp(&self) -> u8 {
@@ -244,12 +242,19 @@ mod tests {
     #[test]
     fn packet_stays_small() {
         // Memory target of `twincap diff`: under 100 bytes per input packet.
-        assert!(std::mem::size_of::<TcpPacket>() <= 88, "{}", std::mem::size_of::<TcpPacket>());
+        assert!(
+            std::mem::size_of::<TcpPacket>() <= 88,
+            "{}",
+            std::mem::size_of::<TcpPacket>()
+        );
     }
 
     #[test]
     fn endpoints_are_written_as_wireshark_users_read_them() {
         assert_eq!(endpoint("10.0.0.1".parse().unwrap(), 80), "10.0.0.1:80");
-        assert_eq!(endpoint("2001:db8::1".parse().unwrap(), 443), "[2001:db8::1]:443");
+        assert_eq!(
+            endpoint("2001:db8::1".parse().unwrap(), 443),
+            "[2001:db8::1]:443"
+        );
     }
 }

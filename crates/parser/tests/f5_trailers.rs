@@ -888,4 +888,3 @@ fn capture_noise_from_command_lines() {
     assert_eq!(n("tcpdump -wi 0.0:nnn"), None);
     assert_eq!(n("tcpdump -s0 host 10.0.0.1"), None);
 }
-

@@ -172,13 +172,28 @@ pub fn to_text(r: &FlowsReport) -> String {
                 format!("{:.3}", f.duration_s),
                 format!("{}/{}", f.src_to_dst.packets, f.dst_to_src.packets),
                 format!("{}/{}", f.src_to_dst.bytes, f.dst_to_src.bytes),
-                if f.handshake { "yes" } else if f.syn_seen { "partial" } else { "no" }.to_string(),
+                if f.handshake {
+                    "yes"
+                } else if f.syn_seen {
+                    "partial"
+                } else {
+                    "no"
+                }
+                .to_string(),
                 f.end.word().to_string(),
             ]
         })
         .collect();
     let head = [
-        "stream", "src", "dst", "first", "dur s", "pkts >/<", "bytes >/<", "handshake", "end",
+        "stream",
+        "src",
+        "dst",
+        "first",
+        "dur s",
+        "pkts >/<",
+        "bytes >/<",
+        "handshake",
+        "end",
     ];
     out.push_str(&table(&head, &rows));
     out
