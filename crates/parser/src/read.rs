@@ -194,6 +194,10 @@ pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadErro
         for (i, (record, decoded)) in chunk.records.iter().zip(decoded.drain(..)).enumerate() {
             fold.add(before + 1 + i as u32, record, decoded);
         }
+        // The frames of this chunk are folded: their bytes are not read again.
+        if let Some(last) = chunk.records.last() {
+            opened.bytes.release_before(last.offset as usize);
+        }
         spare = chunk.records;
         spare.clear();
         next = walked?;

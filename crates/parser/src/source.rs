@@ -27,6 +27,30 @@ impl Deref for Source {
     }
 }
 
+impl Source {
+    /// Tell the kernel the mapped bytes before `upto` will not be read again,
+    /// so their pages leave this process's resident set: a capture is read
+    /// once, front to back, and the packets keep only what they need. Without
+    /// this, a mapped multi-gigabyte file counts whole against peak memory.
+    /// Pages are read back from the file if they are touched again, so this
+    /// changes nothing but memory use. A no-op for inflated gzip data.
+    pub(crate) fn release_before(&self, upto: usize) {
+        if let Source::Mapped(map) = self {
+            let upto = upto.min(map.len());
+            if upto == 0 {
+                return;
+            }
+            // SAFETY: the map is read-only and file-backed; MADV_DONTNEED on
+            // such a mapping drops clean pages that are re-read from the file
+            // on the next access, so no byte any slice sees can change.
+            #[cfg(unix)]
+            unsafe {
+                let _ = map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, upto);
+            }
+        }
+    }
+}
+
 /// A file opened for reading.
 pub(crate) struct Opened {
     pub(crate) bytes: Source,
