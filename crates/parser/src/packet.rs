@@ -181,7 +181,9 @@ pub struct ReadStats {
     pub tcp: u32,
     /// Frames with no TCP in them (ARP, UDP, ICMP, ...).
     pub non_tcp: u32,
-    /// IPv4 fragments (first or later): counted, not reassembled.
+    /// IP fragments that did not complete a datagram (IPv4 or IPv6). They
+    /// are reassembled as Wireshark does by default; the frame that
+    /// completes a TCP datagram counts under `tcp`.
     pub ipv4_fragments: u32,
     /// Frames whose link type twincap does not decode.
     pub unsupported_link: u32,
