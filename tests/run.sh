@@ -10,6 +10,8 @@ if ! command -v tshark >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq tshark >/dev/null
 fi
+# The differential tests skip (with a note) where tshark is absent; here it must be present.
+tshark --version >/dev/null 2>&1 || { echo "tests/run.sh: tshark could not be installed" >&2; exit 1; }
 # The release binary is what the scoring tests run against tshark and the lab truth.
 cargo build --release -p twincap
 cargo test --release --workspace
