@@ -8,7 +8,8 @@ use twincap_reporter::flows;
 pub fn run(file: &Path, format: Format) -> Result<ExitCode, Failure> {
     let cap = load(file)?;
     let conns = twincap_parser::conn::split(&cap);
-    let report = flows::FlowsReport::build(&cap, &conns);
+    let analysis = twincap_matcher::analyze::analyze(&cap, &conns);
+    let report = flows::FlowsReport::build(&cap, &conns, &analysis);
     let text = match format {
         Format::Text => flows::to_text(&report),
         Format::Json => flows::to_json(&report),

@@ -5,6 +5,7 @@
 //! where `src` sent the connection's first frame.
 
 use serde::Serialize;
+use twincap_matcher::analyze::{Analysis, Flag};
 use twincap_parser::{endpoint, tcp_flags, Capture, Connection, Connections, Direction};
 
 pub const SCHEMA: &str = "twincap.flows/1";
@@ -49,6 +50,10 @@ impl Ending {
 pub struct OneWay {
     pub packets: u32,
     pub bytes: u64,
+    /// Segments Wireshark flags `tcp.analysis.retransmission` (fast and
+    /// spurious ones included), and their payload bytes.
+    pub retransmitted_packets: u32,
+    pub retransmitted_bytes: u64,
 }
 
 #[derive(Serialize, Debug)]
@@ -73,18 +78,19 @@ pub struct FlowRow {
 }
 
 impl FlowsReport {
-    pub fn build(cap: &Capture, conns: &Connections) -> FlowsReport {
+    /// One row per connection; retransmission counts come from `analysis`.
+    pub fn build(cap: &Capture, conns: &Connections, analysis: &Analysis) -> FlowsReport {
         FlowsReport {
             schema: SCHEMA,
             file: cap.path.display().to_string(),
             frames: cap.frames(),
             tcp_frames: cap.packets.len() as u32,
-            flows: conns.list.iter().map(|c| row(cap, c)).collect(),
+            flows: conns.list.iter().map(|c| row(cap, c, analysis)).collect(),
         }
     }
 }
 
-fn row(cap: &Capture, c: &Connection) -> FlowRow {
+fn row(cap: &Capture, c: &Connection, analysis: &Analysis) -> FlowRow {
     let mut ways = [OneWay::default(); 2];
     let (mut syn, mut synack, mut ack_after_synack) = (false, false, false);
     let (mut fin_ab, mut fin_ba, mut rst) = (false, false, false);
@@ -96,6 +102,10 @@ fn row(cap: &Capture, c: &Connection) -> FlowRow {
         let w = &mut ways[(dir == Direction::BtoA) as usize];
         w.packets += 1;
         w.bytes += p.payload_len as u64;
+        if analysis.flags(i as usize).contains(Flag::Retransmission) {
+            w.retransmitted_packets += 1;
+            w.retransmitted_bytes += p.payload_len as u64;
+        }
         let is_syn = p.has(tcp_flags::SYN);
         let is_ack = p.has(tcp_flags::ACK);
         if is_syn && !is_ack {
@@ -160,7 +170,7 @@ pub fn to_text(r: &FlowsReport) -> String {
         r.tcp_frames,
         r.flows.len()
     );
-    let rows: Vec<[String; 9]> = r
+    let rows: Vec<[String; 10]> = r
         .flows
         .iter()
         .map(|f| {
@@ -172,6 +182,10 @@ pub fn to_text(r: &FlowsReport) -> String {
                 format!("{:.3}", f.duration_s),
                 format!("{}/{}", f.src_to_dst.packets, f.dst_to_src.packets),
                 format!("{}/{}", f.src_to_dst.bytes, f.dst_to_src.bytes),
+                format!(
+                    "{}/{}",
+                    f.src_to_dst.retransmitted_bytes, f.dst_to_src.retransmitted_bytes
+                ),
                 if f.handshake {
                     "yes"
                 } else if f.syn_seen {
@@ -192,6 +206,7 @@ pub fn to_text(r: &FlowsReport) -> String {
         "dur s",
         "pkts >/<",
         "bytes >/<",
+        "retrans bytes >/<",
         "handshake",
         "end",
     ];
