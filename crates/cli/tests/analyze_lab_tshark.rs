@@ -32,9 +32,14 @@ type Flagged = BTreeMap<u64, BTreeSet<String>>;
 
 fn tshark_flags(file: &Path) -> Flagged {
     let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"])
-        .arg(file)
-        .args(["-Y", "tcp.analysis.flags", "-T", "fields", "-e", "frame.number"]);
+    cmd.args(["-n", "-r"]).arg(file).args([
+        "-Y",
+        "tcp.analysis.flags",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+    ]);
     for f in FLAGS {
         cmd.args(["-e", &format!("tcp.analysis.{f}")]);
     }
@@ -64,7 +69,11 @@ fn twincap_flags(file: &Path) -> Flagged {
         .args(["--format", "json"])
         .output()
         .expect("twincap runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut m = Flagged::new();
     for fr in v["frames"].as_array().unwrap() {
@@ -119,7 +128,10 @@ fn lab_captures_flag_as_tshark_does() {
             if w == g {
                 a += 1;
             } else {
-                differ.push(format!("{} frame {n}: tshark {w:?} twincap {g:?}", f.display()));
+                differ.push(format!(
+                    "{} frame {n}: tshark {w:?} twincap {g:?}",
+                    f.display()
+                ));
             }
             kinds.extend(w.iter().cloned());
         }
@@ -131,7 +143,10 @@ fn lab_captures_flag_as_tshark_does() {
     for d in differ.iter().take(20) {
         println!("  {d}");
     }
-    assert!(total > 500, "too few flagged frames to mean anything: {total}");
+    assert!(
+        total > 500,
+        "too few flagged frames to mean anything: {total}"
+    );
     // The window flags the seed tutorial is about must be exercised.
     for k in ["window_full", "zero_window", "window_update", "keep_alive"] {
         assert!(kinds.contains(k), "no {k} in the lab captures");
