@@ -780,6 +780,23 @@ mod windows {
         );
     }
 
+    /// Two captures that share no connection and do not overlap in time (the
+    /// wrong pair of files, or clocks hours apart with nothing to tie them):
+    /// nothing is lost or injected, everything is outside the other window.
+    #[test]
+    fn captures_that_do_not_overlap_report_nothing_lost() {
+        let client = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000).render();
+        let lb = dialogue(9_000_000, 70_000, 80_000, 300, 90_000, 50_001, 40_001).render();
+        let (res, _, _) = run(client.client, lb.lb);
+        assert!(res.flows.is_empty());
+        assert_eq!(res.unmatched_client.len(), 1);
+        let kinds: Vec<EventKind> = res.all_events().map(|e| e.kind).collect();
+        assert!(
+            !kinds.is_empty() && kinds.iter().all(|k| *k == EventKind::OutsideWindow),
+            "{kinds:?}"
+        );
+    }
+
     /// The LB capture ran on, quiet, while the client retried into a dead
     /// mapping: nothing proves it had stopped, so the retries are lost.
     #[test]

@@ -51,6 +51,22 @@ pub fn bounds(
     if client.cap.packets.is_empty() || lb.cap.packets.is_empty() {
         return (client_b, lb_b);
     }
+    // Nothing could be paired: no packet proves either window, and no
+    // clock ties the two files. The only evidence left is each capture's own
+    // first and last packet; judging beyond them would call everything of
+    // two captures that do not even overlap in time lost or injected.
+    if pairs.is_empty() {
+        return (
+            Bounds {
+                start: c_first,
+                end: c_last,
+            },
+            Bounds {
+                start: l_first.min(l_last),
+                end: l_first.max(l_last),
+            },
+        );
+    }
     // When a packet left its sender, on the client clock.
     let lb_sent = |p: &TcpPacket| clock.to_client(p.ts_ns) - typical_delay_ns[0].max(0);
     let client_sent = |p: &TcpPacket| p.ts_ns - typical_delay_ns[1].max(0);
