@@ -460,19 +460,7 @@ pub(crate) fn transport<'a>(
             let version = (protocol == IpNumber::IPV6).then_some(6);
             ip(payload, reported, frame, depth + 1, version)
         }
-        IpNumber::GRE => match link::gre_payload(payload) {
-            Some(inner) if !frame.in_icmp_error => {
-                let header_len = payload.len() - inner.len();
-                ip(
-                    inner,
-                    reported.saturating_sub(header_len),
-                    frame,
-                    depth + 1,
-                    None,
-                )
-            }
-            _ => Decoded::NonTcp,
-        },
+        IpNumber::GRE => tunnel(link::gre_payload(payload), payload, reported, frame, depth),
         IpNumber::ICMP | IpNumber::IPV6_ICMP => {
             if frame.in_icmp_error || payload.len() <= 8 {
                 return Decoded::NonTcp;
@@ -491,19 +479,38 @@ pub(crate) fn transport<'a>(
                 _ => Decoded::NonTcp,
             }
         }
-        IpNumber::UDP => match link::udp_tunnel_payload(payload) {
-            Some(inner) if !frame.in_icmp_error => {
-                let header_len = payload.len() - inner.len();
-                ip(
-                    inner,
-                    reported.saturating_sub(header_len),
-                    frame,
-                    depth + 1,
-                    None,
-                )
-            }
-            _ => Decoded::NonTcp,
-        },
+        IpNumber::UDP => tunnel(
+            link::udp_tunnel_payload(payload),
+            payload,
+            reported,
+            frame,
+            depth,
+        ),
+        _ => Decoded::NonTcp,
+    }
+}
+
+/// The IP packet a tunnel (GRE, or a UDP tunnel such as VXLAN or Teredo)
+/// carries inside `payload`, decoded as the innermost IP Wireshark shows.
+/// Tunnels quoted inside an ICMP error are not followed.
+fn tunnel<'a>(
+    inner: Option<&'a [u8]>,
+    payload: &'a [u8],
+    reported: usize,
+    frame: &Frame,
+    depth: u8,
+) -> Decoded<'a> {
+    match inner {
+        Some(inner) if !frame.in_icmp_error => {
+            let header_len = payload.len() - inner.len();
+            ip(
+                inner,
+                reported.saturating_sub(header_len),
+                frame,
+                depth + 1,
+                None,
+            )
+        }
         _ => Decoded::NonTcp,
     }
 }
