@@ -6,7 +6,6 @@
 mod diff_support;
 
 use diff_support::*;
-use std::path::PathBuf;
 
 /// Events the two files cannot decide, found by reading them: the packets
 /// involved are byte-identical in the capture where the choice is made, so
@@ -39,20 +38,6 @@ const UNDECIDABLE: &[(&str, &str, &str, u32, &str)] = &[
     ),
     ("mixed-isn-ipid-random-s31", "reordered", "c2s", 191, "the other half of the same choice"),
 ];
-
-fn datasets() -> Vec<PathBuf> {
-    // TWINCAP_LAB_ROOT: score another directory of datasets (e.g. fresh lab runs).
-    let root = std::env::var("TWINCAP_LAB_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lab"));
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("truth.json").exists())
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn lab_datasets_score_at_target() {

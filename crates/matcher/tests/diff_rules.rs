@@ -272,6 +272,49 @@ fn frame_of(c: &Capture, f: impl Fn(&TcpPacket) -> bool) -> u32 {
     c.packets.iter().find(|p| f(p)).expect("packet").frame
 }
 
+/// The standard exchange of one connection (SNAT port 40000).
+fn standard() -> Wire {
+    dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000)
+}
+
+/// Impairments of the standard exchange, shared by the rules and the
+/// per-packet rows.
+mod impair {
+    use super::*;
+
+    /// The server's first data segment reaches the client after the third.
+    pub fn late_first_segment(r: &mut Rendered) {
+        let seg1 = r.client.iter().position(|p| p.payload_len == 1000).unwrap();
+        r.client[seg1].ts_ns += 25_000;
+    }
+
+    /// The LB side sees the request twice, 5 us apart.
+    pub fn duplicate_request(r: &mut Rendered) {
+        let req = r.lb.iter().find(|p| p.payload_len == 4).unwrap().clone();
+        r.lb.push(TcpPacket {
+            ts_ns: req.ts_ns + 5_000,
+            ..req
+        });
+    }
+
+    /// A RST toward the client that the server never sent (the middle made it).
+    pub fn rst_to_client(r: &mut Rendered) {
+        r.client.push(TcpPacket {
+            src: SERVER_IP,
+            dst: CLIENT_IP,
+            sport: 8080,
+            dport: 50_000,
+            seq: 9001,
+            ack: 1005,
+            flags: F::RST | F::ACK,
+            info: info::DF,
+            ip_id: 0,
+            ts_ns: 1_000_750_000,
+            ..template()
+        });
+    }
+}
+
 mod pairing {
     use super::*;
 
@@ -633,11 +676,8 @@ mod reordering {
     /// reordered one, and only it.
     #[test]
     fn late_packet_is_marked_once() {
-        let w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
-        let mut r = w.render();
-        // The server's first data segment arrives after the third.
-        let seg1 = r.client.iter().position(|p| p.payload_len == 1000).unwrap();
-        r.client[seg1].ts_ns += 25_000;
+        let mut r = standard().render();
+        impair::late_first_segment(&mut r);
         let (res, c, l) = run(r.client, r.lb);
         let sent = frame_of(&l, |p| p.payload_len == 1000 && p.seq == 9001);
         let got = frame_of(&c, |p| p.payload_len == 1000 && p.seq == 9001);
@@ -653,13 +693,8 @@ mod duplicates {
 
     #[test]
     fn second_identical_copy_is_a_duplicate() {
-        let w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
-        let mut r = w.render();
-        let req = r.lb.iter().find(|p| p.payload_len == 4).unwrap().clone();
-        r.lb.push(TcpPacket {
-            ts_ns: req.ts_ns + 5_000,
-            ..req
-        });
+        let mut r = standard().render();
+        impair::duplicate_request(&mut r);
         let (res, c, l) = run(r.client, r.lb);
         let sent = frame_of(&c, |p| p.payload_len == 4);
         let first = frame_of(&l, |p| p.payload_len == 4);
@@ -681,22 +716,8 @@ mod injection {
     /// A RST toward the client that the server never sent (the middle made it).
     #[test]
     fn rst_the_lb_never_sent_is_injected() {
-        let w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
-        let mut r = w.render();
-        let rst = TcpPacket {
-            src: SERVER_IP,
-            dst: CLIENT_IP,
-            sport: 8080,
-            dport: 50_000,
-            seq: 9001,
-            ack: 1005,
-            flags: F::RST | F::ACK,
-            info: info::DF,
-            ip_id: 0,
-            ts_ns: 1_000_750_000,
-            ..template()
-        };
-        r.client.push(rst);
+        let mut r = standard().render();
+        impair::rst_to_client(&mut r);
         let (res, c, _) = run(r.client, r.lb);
         let f = frame_of(&c, |p| p.flags & F::RST != 0);
         assert_eq!(
@@ -828,5 +849,167 @@ mod windows {
             .filter(|e| e.kind == EventKind::Lost)
             .count();
         assert_eq!(lost, 3);
+    }
+}
+
+/// `frames::frame_pairs`: the per-packet alignment of one pair, redone on
+/// demand, agrees with the pair's events.
+mod frame_pairs {
+    use super::*;
+    use diff::frames::{frame_pairs, FramePair};
+
+    /// The rows of the only pair, checked for what every alignment must
+    /// hold: time order, every frame on a row, every event but `modified`
+    /// on a row.
+    fn rows(res: &DiffResult, c: &Capture, l: &Capture) -> Vec<FramePair> {
+        let (cc, lc) = (conn::split(c), conn::split(l));
+        let f = &res.flows[0];
+        let v = frame_pairs(&Side::new(c, &cc), &Side::new(l, &lc), res, f);
+        assert!(v.windows(2).all(|w| w[0].at_ns() <= w[1].at_ns()));
+        // Every frame of both captures is on a row (a sender frame also on
+        // the rows of its extra copies).
+        let frames = |side: fn(&FramePair) -> Option<diff::frames::FrameRef>| {
+            let mut f: Vec<u32> = v.iter().filter_map(|r| side(r).map(|x| x.frame)).collect();
+            f.sort_unstable();
+            f.dedup();
+            f
+        };
+        let all = |cap: &Capture| cap.packets.iter().map(|p| p.frame).collect::<Vec<_>>();
+        assert_eq!(frames(|r| r.client), all(c));
+        assert_eq!(frames(|r| r.lb), all(l));
+        for e in f.events.iter().filter(|e| e.kind != EventKind::Modified) {
+            let on = |r: &FramePair| {
+                r.dir == e.dir
+                    && r.client.map(|x| x.frame) == e.client_frame
+                    && r.lb.map(|x| x.frame) == e.lb_frame
+            };
+            match e.kind {
+                EventKind::Duplicated => assert_eq!(
+                    v.iter()
+                        .filter(|r| r.event == Some(EventKind::Duplicated))
+                        .map(|r| r.receiver().unwrap().frame)
+                        .collect::<Vec<_>>(),
+                    e.extra_frames
+                ),
+                k => assert!(v.iter().any(|r| on(r) && r.event == Some(k)), "{e:?}"),
+            }
+        }
+        v
+    }
+
+    /// The rows of an exchange, impaired by `f`.
+    fn wire_rows(w: &Wire, f: impl FnOnce(&mut Rendered)) -> (Vec<FramePair>, Capture, Capture) {
+        let mut r = w.render();
+        f(&mut r);
+        let (res, c, l) = run(r.client, r.lb);
+        (rows(&res, &c, &l), c, l)
+    }
+
+    fn impaired(f: impl FnOnce(&mut Rendered)) -> (Vec<FramePair>, Capture, Capture) {
+        wire_rows(&standard(), f)
+    }
+
+    /// The one row with an event.
+    fn the_event(v: &[FramePair]) -> &FramePair {
+        let with: Vec<_> = v.iter().filter(|r| r.event.is_some()).collect();
+        assert_eq!(with.len(), 1, "{with:?}");
+        with[0]
+    }
+
+    #[test]
+    fn clean_path_is_one_row_per_packet_with_both_sides() {
+        let mut w = standard();
+        w.lb_offset_us = 3_600_000_000;
+        let (v, _, _) = wire_rows(&w, |_| {});
+        assert_eq!(v.len(), w.segs.len());
+        for (row, seg) in v.iter().zip(&w.segs) {
+            assert_eq!(row.dir, seg.dir);
+            assert_eq!(row.event, None);
+            let (s, rcv) = (row.sender().unwrap(), row.receiver().unwrap());
+            // Send time on the client clock, arrival after it: the hour of
+            // clock offset is gone (the causal band is the two delays wide).
+            let off = s.at_ns - seg.t_us * 1000;
+            match seg.dir {
+                Dir::C2s => assert_eq!(off, 0),
+                Dir::S2c => assert!(off.abs() <= 200_000, "{row:?}"),
+            }
+            assert!((0..=200_000).contains(&(rcv.at_ns - s.at_ns)), "{row:?}");
+        }
+    }
+
+    #[test]
+    fn lost_packet_has_no_receiver_frame() {
+        let (v, c, _) = impaired(|r| r.lb.retain(|p| p.payload_len != 4));
+        let lost = the_event(&v);
+        assert_eq!(lost.event, Some(EventKind::Lost));
+        assert_eq!(
+            lost.client.unwrap().frame,
+            frame_of(&c, |p| p.payload_len == 4)
+        );
+        assert_eq!(lost.lb, None);
+    }
+
+    #[test]
+    fn reordered_row_names_the_frame_it_arrived_after() {
+        let (v, c, l) = impaired(impair::late_first_segment);
+        let late = the_event(&v);
+        assert_eq!(late.event, Some(EventKind::Reordered));
+        // Overtaken by the third segment (seq 11001), the latest sent to arrive first.
+        let third = frame_of(&c, |p| p.payload_len == 1000 && p.seq == 11_001);
+        assert_eq!(late.arrived_after, Some(third));
+        assert_eq!(
+            late.lb.unwrap().frame,
+            frame_of(&l, |p| p.seq == 9001 && p.payload_len == 1000)
+        );
+        // Still listed in send order, ahead of the segments that overtook it.
+        let at = |f: u32| {
+            v.iter()
+                .position(|r| r.client.map(|x| x.frame) == Some(f))
+                .unwrap()
+        };
+        assert!(at(late.client.unwrap().frame) < at(third));
+    }
+
+    #[test]
+    fn duplicate_copy_is_a_row_of_its_own() {
+        let (v, c, l) = impaired(impair::duplicate_request);
+        let sent = frame_of(&c, |p| p.payload_len == 4);
+        let copies: Vec<_> = v
+            .iter()
+            .filter(|r| r.client.map(|x| x.frame) == Some(sent))
+            .map(|r| (r.copy, r.event, r.lb.unwrap().frame))
+            .collect();
+        let first = frame_of(&l, |p| p.payload_len == 4);
+        assert_eq!(
+            copies,
+            vec![
+                (1, None, first),
+                (2, Some(EventKind::Duplicated), first + 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn injected_packet_has_no_sender_frame() {
+        let (v, _, _) = impaired(impair::rst_to_client);
+        let inj = the_event(&v);
+        assert_eq!(
+            (inj.event, inj.dir, inj.lb),
+            (Some(EventKind::Injected), Dir::S2c, None)
+        );
+        assert_eq!(inj.client.unwrap().at_ns, 1_000_750_000);
+    }
+
+    #[test]
+    fn header_changes_sit_on_the_first_changed_packet() {
+        let mut w = standard();
+        w.seq_shift = 0x1234_5678;
+        let (v, _, _) = wire_rows(&w, |_| {});
+        // The SYN carries the seq shift (c2s); the SYN-ACK's ack does (s2c).
+        assert_eq!(v[0].modified, vec![diff::Modification::SeqOffset]);
+        assert_eq!(v[1].modified, vec![diff::Modification::SeqOffset]);
+        assert!(v[2..]
+            .iter()
+            .all(|r| r.modified.is_empty() && r.event.is_none()));
     }
 }

@@ -82,9 +82,20 @@ fn side<'a>(ctx: &Context<'a>, k: SideKind) -> Side<'a> {
     }
 }
 
-/// The rules of one direction, learnt from the pair's sure matches.
-fn rules(ctx: &Context, prep: &Prepared, d: Dir) -> (DirRules, &'static str) {
-    let (snd, rcv) = (side(ctx, sender_kind(d)), side(ctx, receiver_kind(d)));
+/// Align one direction of a pair: the rules learnt from its sure matches,
+/// what the middle does to the IP ID (`kept`, `zeroed`, ...), and which
+/// receiver packet is which sender packet. Needs only the clock and the
+/// whole capture's typical delays, so that [`super::frames`] redoes a
+/// pair's alignment from a `DiffResult` exactly as the diff did.
+pub fn align_dir(
+    client: &Side,
+    lb: &Side,
+    clock: &ClockEstimate,
+    typical_delay_ns: [i64; 2],
+    prep: &Prepared,
+    d: Dir,
+) -> (DirRules, &'static str, DirAlignment) {
+    let (snd, rcv) = align::sides(d, client, lb);
     let dp = &prep.dirs[d.index()];
     let (mut n, mut id_eq, mut rcv_zero, mut snd_zero, mut ts_n, mut ts_eq) = (0, 0, 0, 0, 0, 0);
     let mut delays = Vec::new();
@@ -99,7 +110,7 @@ fn rules(ctx: &Context, prep: &Prepared, d: Dir) -> (DirRules, &'static str) {
             ts_n += 1;
             ts_eq += (sp.ts_val == rp.ts_val && sp.ts_ecr == rp.ts_ecr) as u32;
         }
-        delays.push(align::delay_ns(d, sp, rp, &ctx.clock));
+        delays.push(align::delay_ns(d, sp, rp, clock));
     }
     let ip_id_kept = n > 0 && id_eq * 10 >= n * 9;
     let ip_id = if n == 0 {
@@ -115,8 +126,8 @@ fn rules(ctx: &Context, prep: &Prepared, d: Dir) -> (DirRules, &'static str) {
     delays.sort_unstable();
     // A few anchors may all be late (held, queued): below three, the
     // typical delay is the whole capture's; the floor is never above it.
-    let global = ctx.typical_delay_ns[d.index()];
-    let slack = (ctx.clock.uncertainty_s * 2e9) as i64;
+    let global = typical_delay_ns[d.index()];
+    let slack = (clock.uncertainty_s * 2e9) as i64;
     let (typical, min) = if delays.len() < 3 {
         (
             global,
@@ -131,7 +142,8 @@ fn rules(ctx: &Context, prep: &Prepared, d: Dir) -> (DirRules, &'static str) {
         typical_delay_ns: typical,
         min_delay_ns: min,
     };
-    (r, ip_id)
+    let al = align::align(d, dp, &snd, &rcv, &r, clock);
+    (r, ip_id, al)
 }
 
 /// Judge one paired connection.
@@ -152,12 +164,16 @@ pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes
     let mut events = Vec::new();
     let mut stats = [AlignStats::default(); 2];
     for d in Dir::BOTH {
-        let (rules, ip_id_word) = rules(ctx, prep, d);
+        let (rules, ip_id_word, al) = align_dir(
+            &ctx.client,
+            &ctx.lb,
+            &ctx.clock,
+            ctx.typical_delay_ns,
+            prep,
+            d,
+        );
         nat.ip_id[d.index()] = ip_id_word;
-        let (sk, rk) = (sender_kind(d), receiver_kind(d));
-        let (snd, rcv) = (side(ctx, sk), side(ctx, rk));
         let dp = &prep.dirs[d.index()];
-        let al = align::align(d, dp, &snd, &rcv, &rules, &ctx.clock);
         stats[d.index()] = AlignStats {
             sent: dp.sender.len() as u32,
             received: dp.receiver.len() as u32,

@@ -17,6 +17,7 @@
 pub mod align;
 pub mod clock;
 pub mod events;
+pub mod frames;
 pub mod pairing;
 pub mod side;
 pub mod types;
@@ -264,5 +265,6 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
         flows,
         unmatched_client,
         unmatched_lb,
+        typical_delay_ns: typical,
     }
 }

@@ -295,6 +295,11 @@ pub struct DiffResult {
     pub flows: Vec<FlowPair>,
     pub unmatched_client: Vec<Unmatched>,
     pub unmatched_lb: Vec<Unmatched>,
+    /// Median one-way delay per direction over the whole capture (client
+    /// clock, ns): what [`super::frames::frame_pairs`] needs, beyond the
+    /// clock, to redo a pair's alignment exactly as the diff did.
+    #[serde(skip)]
+    pub typical_delay_ns: [i64; 2],
 }
 
 impl DiffResult {

@@ -205,6 +205,21 @@ impl Dataset {
     }
 }
 
+/// The lab datasets under `fixtures/lab/*/` (or `TWINCAP_LAB_ROOT`), sorted.
+pub fn datasets() -> Vec<PathBuf> {
+    // TWINCAP_LAB_ROOT: score another directory of datasets (e.g. fresh lab runs).
+    let root = std::env::var("TWINCAP_LAB_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lab"));
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("truth.json").exists())
+        .collect();
+    v.sort();
+    v
+}
+
 pub type EventKey = (String, String, u32);
 
 /// Scores of one dataset, as `score_diff.py` computes them.
