@@ -34,9 +34,12 @@ mod dpt;
 mod fileinfo;
 mod legacy;
 mod rstcause;
+mod table;
 
 pub use fileinfo::{decode_fileinfo, platform_name, CaptureNoise, F5FileInfo};
 pub use rstcause::{parse_rst_cause, RstCause};
+pub(crate) use table::TableBuilder;
+pub use table::{f5_bits, F5Frame, F5Table, FrameRstCause, RstCauseSource, NONE};
 
 /// First four bytes of a BIG-IP 14+ ("DPT") trailer (`F5_DPT_V1_HDR_MAGIC`).
 pub const DPT_MAGIC: u32 = 0xf5de_b0f5;
@@ -244,7 +247,7 @@ pub struct HighNoise {
 }
 
 /// The other side of a full-proxy connection, as TMM sees it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct PeerFlow {
     /// IP protocol (6 TCP, 17 UDP; 0 unknown).
     pub ip_proto: u8,
@@ -259,7 +262,7 @@ pub struct PeerFlow {
 }
 
 /// An address as high noise stores it: always 16 bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct PeerAddr {
     /// The 16 bytes as stored (Wireshark's `peerremoteaddr6` and friends).
     pub raw: Ipv6Addr,

@@ -213,6 +213,9 @@ pub struct Capture {
     pub interfaces: Vec<Interface>,
     pub stats: ReadStats,
     pub warnings: Vec<Warning>,
+    /// F5 BIG-IP trailers and capture information (empty without them);
+    /// see also [`Capture::rst_cause`].
+    pub f5: crate::f5::F5Table,
 }
 
 impl Capture {

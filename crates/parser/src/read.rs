@@ -205,6 +205,7 @@ pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadErro
     drop(walker);
 
     let mut cap = fold.cap;
+    cap.f5 = fold.f5.finish();
     cap.path = path.to_path_buf();
     cap.format = Some(format);
     cap.gzip = opened.gzip;
@@ -310,6 +311,7 @@ struct Fold {
     defrag: Defragmenter,
     /// Reassembled datagram of the last completed fragment.
     datagram: Vec<u8>,
+    f5: crate::f5::TableBuilder,
 }
 
 impl Fold {
@@ -334,7 +336,10 @@ impl Fold {
                 self.datagram = datagram;
             }
             Decoded::Tcp(tcp) => self.tcp(frame, record, *tcp),
-            Decoded::NonTcp => stats.non_tcp += 1,
+            Decoded::NonTcp => {
+                stats.non_tcp += 1;
+                self.f5.other(frame, record.link_type, record.data);
+            }
             Decoded::Malformed(_) => stats.malformed += 1,
             Decoded::UnsupportedLink => stats.unsupported_link += 1,
         }
@@ -363,6 +368,8 @@ impl Fold {
         if let Some(payload) = tcp.rst_payload {
             cap.rst_payloads.push((frame, payload.to_vec()));
         }
+        self.f5
+            .tcp(frame, cap.packets.len() as u32, &packet, record.data);
         cap.packets.push(packet);
     }
 }
