@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use twincap_matcher::diff::{self, DiffOptions, Side};
 use twincap_reporter::diff as report;
+use twincap_reporter::{conns, export};
 
 #[derive(clap::Args)]
 pub struct DiffArgs {
@@ -26,6 +27,14 @@ pub struct DiffArgs {
     /// Drift of the LB clock against the client's, ppm (with --clock-offset).
     #[arg(long, allow_hyphen_values = true, requires = "clock_offset")]
     pub clock_drift_ppm: Option<f64>,
+    /// Also write the problem connections of both captures to one pcapng
+    /// (two interfaces, client side and LB side on the client's clock, a
+    /// comment on every frame the path did something to).
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub export: Option<PathBuf>,
+    /// With --export: every connection, not only the problem ones.
+    #[arg(long, requires = "export")]
+    pub export_all: bool,
     /// No progress bar on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -74,12 +83,14 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         clock_offset_s: args.clock_offset,
         clock_drift_ppm: args.clock_drift_ppm,
     };
-    let result = diff::diff(
-        Side::new(&client, &client_conns),
-        Side::new(&lb, &lb_conns),
-        &opts,
-    );
+    let (client_side, lb_side) = (Side::new(&client, &client_conns), Side::new(&lb, &lb_conns));
+    let result = diff::diff(client_side, lb_side, &opts);
     stage("diff");
+    if let Some(out) = &args.export {
+        let views = conns::views(&client_side, &lb_side, &result, args.export_all);
+        export::write_pcapng(out, &client, &lb, &result.clock, &views).map_err(Failure)?;
+        stage("export");
+    }
     let rep = report::DiffReport::build(
         &result,
         &client,

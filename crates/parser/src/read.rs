@@ -223,6 +223,63 @@ pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadErro
     Ok(cap)
 }
 
+/// One record of a capture file read again, as `twincap diff --export`
+/// copies it into a new file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawRecord {
+    /// [`crate::TcpPacket::rec_offset`] of the record.
+    pub offset: u64,
+    pub frame: u32,
+    /// Capture time, ns since the epoch, on the capture's own clock.
+    pub ts_ns: i64,
+    /// pcap LINKTYPE_* value of the record's interface.
+    pub link_type: u32,
+    /// Length of the frame on the wire.
+    pub orig_len: u32,
+    /// The bytes as captured.
+    pub data: Vec<u8>,
+}
+
+/// Read the records at `offsets` (packets' `rec_offset`) again from `path`,
+/// in file order, gzip or not: one pass over the records, no decoding. A
+/// packet reassembled from IP fragments gives back its last fragment.
+pub fn read_records(path: &Path, offsets: &[u64]) -> Result<Vec<RawRecord>, ReadError> {
+    let opened = source::open(path)?;
+    let bytes: &[u8] = &opened.bytes;
+    let mut side = Side {
+        path: path.to_path_buf(),
+        ..Side::default()
+    };
+    let mut walker = match detect(path, bytes, opened.gzip)? {
+        FileFormat::Pcap | FileFormat::PcapNano => {
+            Walker::Pcap(pcap::Pcap::open(bytes, &mut side)?)
+        }
+        FileFormat::Pcapng => Walker::Pcapng(pcapng::Pcapng::open(bytes, &mut side)?),
+        FileFormat::Netmon => Walker::Netmon(netmon::Netmon::open(bytes, &mut side)?),
+    };
+    let mut wanted = offsets.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut out = Vec::with_capacity(wanted.len());
+    while out.len() < wanted.len() {
+        let Some(r) = walker.next_record(&mut side)? else {
+            break;
+        };
+        side.frames += 1;
+        if wanted.binary_search(&r.offset).is_ok() {
+            out.push(RawRecord {
+                offset: r.offset,
+                frame: side.frames,
+                ts_ns: r.ts_ns,
+                link_type: r.link_type,
+                orig_len: r.orig_len,
+                data: r.data.to_vec(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The walker of the file's format.
 enum Walker<'a> {
     Pcap(pcap::Pcap<'a>),

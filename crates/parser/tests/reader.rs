@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use twincap_parser::decode::{decode_frame_with_orig_len, Decoded};
 use twincap_parser::error::ReadErrorKind;
 use twincap_parser::{read_capture, Capture, FileFormat, ReadError, ReadOptions};
 
@@ -227,6 +228,49 @@ fn parallel_and_single_threaded_reads_agree() {
     assert_eq!(parallel.packets, single.packets);
     assert_eq!(parallel.addrs, single.addrs);
     assert_eq!(parallel.frames(), 77285);
+}
+
+/// `read_records` gives back the very records the packets came from, in
+/// pcap, pcapng and gzip files alike: decoded again, they are the packets.
+#[test]
+fn records_read_again_decode_to_the_same_packets() {
+    for name in [
+        "fixtures/corpus/wswiki_c06-ldapv3-app-r1.pcap.gz",
+        "fixtures/corpus/sanders_tcp_dupack.pcapng",
+        "fixtures/lab/probe-loss-dup-reorder-s11/client.pcap",
+    ] {
+        let path = workspace().join(name);
+        let cap = read(&path).unwrap();
+        // Every 97th packet, and the last.
+        let mut pick: Vec<&twincap_parser::TcpPacket> = cap.packets.iter().step_by(97).collect();
+        pick.push(cap.packets.last().unwrap());
+        let offsets: Vec<u64> = pick.iter().map(|p| p.rec_offset).collect();
+        let recs = twincap_parser::read_records(&path, &offsets).unwrap();
+        assert_eq!(recs.len(), pick.len(), "{name}");
+        for (p, r) in pick.iter().zip(&recs) {
+            assert_eq!(
+                (r.frame, r.ts_ns, r.offset),
+                (p.frame, p.ts_ns, p.rec_offset),
+                "{name}"
+            );
+            let again = match decode_frame_with_orig_len(r.link_type, &r.data, r.orig_len) {
+                Decoded::Tcp(t) => t.packet,
+                other => panic!("{name}: frame {}: {other:?}", p.frame),
+            };
+            assert_eq!(
+                (
+                    again.seq,
+                    again.ack,
+                    again.flags,
+                    again.ip_id,
+                    again.payload_hash
+                ),
+                (p.seq, p.ack, p.flags, p.ip_id, p.payload_hash),
+                "{name}: frame {}",
+                p.frame
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------- pcap

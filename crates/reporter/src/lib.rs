@@ -3,5 +3,7 @@
 //! documented in `docs/`.
 
 pub mod analyze;
+pub mod conns;
 pub mod diff;
+pub mod export;
 pub mod flows;
