@@ -2,11 +2,52 @@
 //! the SNAT (`twincap_matcher::diff`), write the report.
 
 use crate::{emit, load, Failure, Format};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use twincap_matcher::diff::{self, DiffOptions, Side};
 use twincap_reporter::diff as report;
+use twincap_reporter::rows::Captures;
 use twincap_reporter::{conns, export};
+
+/// A bar on stderr through the stages of a run, when stderr is a terminal
+/// and `--quiet` is not given; nothing otherwise.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(quiet: bool, stages: u64) -> Progress {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(stages),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(st) =
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({elapsed})")
+        {
+            bar.set_style(st);
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Progress(Some(bar))
+    }
+    /// Start a stage (the previous one is done).
+    fn stage(&self, msg: &str) {
+        if let Some(b) = &self.0 {
+            if b.message().is_empty() {
+                b.set_position(0);
+            } else {
+                b.inc(1);
+            }
+            b.set_message(msg.to_string());
+        }
+    }
+    fn done(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
 
 #[derive(clap::Args)]
 pub struct DiffArgs {
@@ -63,7 +104,15 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
             );
         }
     };
+    let progress = Progress::new(args.quiet, 6 + args.export.is_some() as u64);
+    if args.format == Format::Html {
+        return Err(Failure(
+            "diff cannot write html yet: use text, md, json or yaml".into(),
+        ));
+    }
+    progress.stage(&format!("reading {}", args.client.display()));
     let client = load(&args.client)?;
+    progress.stage(&format!("reading {}", args.lb.display()));
     let lb = load(&args.lb)?;
     stage("read");
     if timing {
@@ -76,6 +125,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
             );
         }
     }
+    progress.stage("splitting connections");
     let client_conns = twincap_parser::conn::split(&client);
     let lb_conns = twincap_parser::conn::split(&lb);
     stage("split");
@@ -83,21 +133,36 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         clock_offset_s: args.clock_offset,
         clock_drift_ppm: args.clock_drift_ppm,
     };
+    progress.stage("pairing and aligning the two captures");
     let (client_side, lb_side) = (Side::new(&client, &client_conns), Side::new(&lb, &lb_conns));
     let result = diff::diff(client_side, lb_side, &opts);
     stage("diff");
     if let Some(out) = &args.export {
+        progress.stage("writing the pcapng export");
         let views = conns::views(&client_side, &lb_side, &result, args.export_all);
         export::write_pcapng(out, &client, &lb, &result.clock, &views).map_err(Failure)?;
         stage("export");
     }
+    progress.stage("expert flags and diagnoses");
+    // Each side's expert flags: the host-side diagnoses read them.
+    // (Each runs its connections in parallel already.)
+    let client_analysis = twincap_matcher::analyze::analyze(&client, &client_conns);
+    let lb_analysis = twincap_matcher::analyze::analyze(&lb, &lb_conns);
+    stage("analyze");
     let rep = report::DiffReport::build(
         &result,
-        &client,
-        client_conns.list.len(),
-        &lb,
-        lb_conns.list.len(),
+        &report::Sources {
+            caps: Captures {
+                client: &client,
+                client_conns: &client_conns,
+                lb: &lb,
+                lb_conns: &lb_conns,
+            },
+            client_analysis: &client_analysis,
+            lb_analysis: &lb_analysis,
+        },
     );
+    progress.stage("writing the report");
     if args.format == Format::Json {
         // Streamed: a report of millions of packets is never one string.
         let result = match &args.output {
@@ -110,19 +175,27 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
                 Ok(())
             }
         };
+        progress.done();
         stage("report");
         return result.map(|_| ExitCode::SUCCESS);
     }
     let text = match args.format {
-        Format::Text => report::to_text(&rep),
+        Format::Text => report::to_text(&rep, text_style(args.output.is_some())),
+        Format::Md => report::to_md(&rep),
         Format::Yaml => report::to_yaml(&rep),
-        other => {
-            return Err(Failure(format!(
-                "diff cannot write {other:?} yet: use text, json or yaml"
-            )))
-        }
+        Format::Json | Format::Html => unreachable!("handled above"),
     };
+    progress.done();
     emit(&text, args.output.as_deref())?;
     stage("report");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Colours only for a terminal, and never with `NO_COLOR` set (no-color.org).
+fn text_style(to_file: bool) -> report::Style {
+    report::Style {
+        color: !to_file
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty()),
+    }
 }

@@ -4,14 +4,11 @@
 //! duplicate), saying what happened.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn lab(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/lab")
-        .join(name)
-}
+mod support;
+use support::{diff, lab};
 
 fn tshark_present() -> bool {
     let ok = Command::new("tshark").arg("--version").output().is_ok();
@@ -21,31 +18,6 @@ fn tshark_present() -> bool {
         "tshark not found and CI=true: tests/run.sh installs it"
     );
     ok
-}
-
-/// Run `twincap diff` on a lab dataset with extra arguments; the JSON report.
-fn diff(dir: &Path, extra: &[&str]) -> serde_json::Value {
-    let side = |s: &str| {
-        ["pcap", "pcapng"]
-            .iter()
-            .map(|e| dir.join(format!("{s}.{e}")))
-            .find(|p| p.exists())
-            .unwrap()
-    };
-    let out = Command::new(env!("CARGO_BIN_EXE_twincap"))
-        .arg("diff")
-        .arg(side("client"))
-        .arg(side("lb"))
-        .args(["--format", "json", "--quiet"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// (interface name, time, comment) of every frame, as tshark reads them.

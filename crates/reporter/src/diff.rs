@@ -1,12 +1,15 @@
-//! `twincap diff`: the matcher's [`DiffResult`] as text, JSON and YAML.
+//! `twincap diff`: the matcher's [`DiffResult`] as text, Markdown, JSON and YAML.
 //!
 //! JSON contract `twincap.diff/1` (docs/json-diff.md). Fields are only ever
 //! added. Times are seconds: `*_time` since the epoch on that capture's own
 //! clock, `*_rel` since the capture's first TCP packet (what Wireshark's
 //! default Time column shows).
 
+use crate::diagnose::{self, Diagnosis, Severity};
+use crate::rows::{self, Captures, Row};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use twincap_matcher::analyze::Analysis;
 use twincap_matcher::diff::{
     AlignStats, ClockEstimate, ConnRef, DiffResult, Dir, Event, EventKind, Evidence, FlowPair,
     Modification, NatChange, Unmatched,
@@ -21,8 +24,47 @@ pub struct DiffReport {
     pub files: Files,
     pub clock: ClockEstimate,
     pub summary: Summary,
+    /// Findings in words, most severe first (docs/diagnoses.md).
+    pub diagnoses: Vec<Diagnosis>,
     pub flows: Vec<FlowOut>,
     pub unmatched: UnmatchedOut,
+    /// Side-by-side frame tables of the connections with problems (text
+    /// and Markdown only).
+    #[serde(skip)]
+    pub tables: Vec<FlowTable>,
+}
+
+/// What a report is built from: the two captures the diff ran on and each
+/// one's expert flags.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub caps: Captures<'a>,
+    pub client_analysis: &'a Analysis,
+    pub lb_analysis: &'a Analysis,
+}
+
+/// Columns of a side-by-side frame table: seven per side, the direction
+/// between them, the event last.
+pub const TABLE_HEAD: [&str; 16] = [
+    "time", "frame", "ip.id", "flags", "seq", "ack", "len", "", "time", "frame", "ip.id", "flags",
+    "seq", "ack", "len", "event",
+];
+
+/// One connection with problems, packet by packet.
+#[derive(Debug)]
+pub struct FlowTable {
+    /// Index into `flows`.
+    pub flow: usize,
+    /// Rows in time order on the client clock; `None` stands for rows left
+    /// out (long connections show the rows around their events).
+    pub rows: Vec<Option<TableRow>>,
+}
+
+#[derive(Debug)]
+pub struct TableRow {
+    pub cells: [String; 16],
+    /// The event column's kind, for colour.
+    pub event: Option<EventKind>,
 }
 
 #[derive(Serialize, Debug)]
@@ -287,14 +329,166 @@ fn unmatched_out(u: &Unmatched, s: &Sides, client_side: bool) -> UnmatchedConn {
     }
 }
 
+/// A paired connection with an event other than `modified`.
+fn has_problems(f: &FlowPair) -> bool {
+    f.events.iter().any(|e| e.kind != EventKind::Modified)
+}
+
+/// Whether the diagnoses need a connection packet by packet: it has
+/// problems, the LB side reset it more than once, or a side retransmitted.
+fn needs_rows(f: &FlowPair, src: &Sources) -> bool {
+    let lb_resets = src
+        .caps
+        .lb_conns
+        .list
+        .get(f.lb.stream as usize)
+        .map_or(0, |c| {
+            c.packets
+                .iter()
+                .filter(|&&i| src.caps.packet(true, i).has(twincap_parser::tcp_flags::RST))
+                .count()
+        });
+    let retransmitted = |an: &Analysis, stream: u32| {
+        an.stream(stream).is_some_and(|s| {
+            s.count(twincap_matcher::analyze::Flag::Retransmission)
+                + s.count(twincap_matcher::analyze::Flag::FastRetransmission)
+                + s.count(twincap_matcher::analyze::Flag::SpuriousRetransmission)
+                > 0
+        })
+    };
+    has_problems(f)
+        || lb_resets >= 2
+        || retransmitted(src.client_analysis, f.client.stream)
+        || retransmitted(src.lb_analysis, f.lb.stream)
+}
+
+/// Rows shown around each event of a long connection's table.
+const CONTEXT_ROWS: usize = 3;
+/// Connections with at most this many rows show all of them.
+const FULL_TABLE_ROWS: usize = 40;
+
+/// Relative sequence numbers as Wireshark shows them: per side and
+/// direction, from the first packet's seq (the SYN's).
+struct SeqBase {
+    base: [[Option<u32>; 2]; 2],
+}
+
+impl SeqBase {
+    fn new(rows: &[Row], caps: &Captures) -> SeqBase {
+        let mut base = [[None; 2]; 2];
+        for (lb, side) in base.iter_mut().enumerate() {
+            for d in Dir::BOTH {
+                side[d.index()] = rows
+                    .iter()
+                    .filter(|r| r.dir == d)
+                    .filter_map(|r| if lb == 1 { r.lb } else { r.client })
+                    .map(|i| caps.packet(lb == 1, i))
+                    .min_by_key(|p| p.frame)
+                    .map(|p| p.seq);
+            }
+        }
+        SeqBase { base }
+    }
+    fn cells(&self, lb: bool, d: Dir, p: &twincap_parser::TcpPacket, rel_ns: i64) -> [String; 7] {
+        let b = &self.base[lb as usize];
+        let seq = p.seq.wrapping_sub(b[d.index()].unwrap_or(p.seq));
+        let ack = if p.has(twincap_parser::tcp_flags::ACK) {
+            match b[d.other().index()] {
+                Some(o) => p.ack.wrapping_sub(o).to_string(),
+                None => p.ack.to_string(),
+            }
+        } else {
+            String::new()
+        };
+        [
+            format!("{:.6}", rel_ns as f64 / 1e9),
+            p.frame.to_string(),
+            format!("0x{:04x}", p.ip_id),
+            flag_words(p.flags),
+            seq.to_string(),
+            ack,
+            p.payload_len.to_string(),
+        ]
+    }
+}
+
+fn event_words(r: &Row, rows: &[Row], i: usize, caps: &Captures) -> String {
+    let rcv = match r.dir {
+        Dir::C2s => "LB",
+        Dir::S2c => "client",
+    };
+    match r.event {
+        None => String::new(),
+        Some(EventKind::Lost) => format!("lost in between: not seen at the {rcv} side"),
+        Some(EventKind::Injected) => "injected: its sender never sent it".into(),
+        Some(EventKind::Duplicated) => "duplicated: an extra copy".into(),
+        Some(EventKind::OutsideWindow) => "outside the other capture's time window".into(),
+        Some(EventKind::Modified) => String::new(),
+        Some(EventKind::Reordered) => match rows::lateness(rows, i, caps) {
+            Some(l) => format!(
+                "reordered: arrived after {rcv} frame {} ({} pkt, {:.1} ms late)",
+                l.after_frame,
+                l.packets,
+                l.ns as f64 / 1e6
+            ),
+            None => "reordered".into(),
+        },
+    }
+}
+
+fn flow_table(fi: usize, rows: &[Row], caps: &Captures, s: &Sides) -> FlowTable {
+    let base = SeqBase::new(rows, caps);
+    let keep: Vec<bool> = if rows.len() <= FULL_TABLE_ROWS {
+        vec![true; rows.len()]
+    } else {
+        let mut k = vec![false; rows.len()];
+        for (i, r) in rows.iter().enumerate() {
+            if r.event.is_some() {
+                let lo = i.saturating_sub(CONTEXT_ROWS);
+                let hi = (i + CONTEXT_ROWS).min(rows.len() - 1);
+                k[lo..=hi].iter_mut().for_each(|x| *x = true);
+            }
+        }
+        k
+    };
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        if !keep[i] {
+            if out.last().is_some_and(|x: &Option<TableRow>| x.is_some()) || out.is_empty() {
+                out.push(None);
+            }
+            continue;
+        }
+        let mut cells: [String; 16] = Default::default();
+        if let Some(c) = r.client {
+            let p = caps.packet(false, c);
+            cells[..7].clone_from_slice(&base.cells(false, r.dir, p, p.ts_ns - s.client_first_ns));
+        }
+        cells[7] = match r.dir {
+            Dir::C2s => "->".into(),
+            Dir::S2c => "<-".into(),
+        };
+        if let Some(l) = r.lb {
+            let p = caps.packet(true, l);
+            cells[8..15].clone_from_slice(&base.cells(true, r.dir, p, p.ts_ns - s.lb_first_ns));
+        }
+        cells[15] = event_words(r, rows, i, caps);
+        out.push(Some(TableRow {
+            cells,
+            event: r.event,
+        }));
+    }
+    FlowTable {
+        flow: fi,
+        rows: out,
+    }
+}
+
 impl DiffReport {
-    pub fn build(
-        res: &DiffResult,
-        client: &Capture,
-        client_conns: usize,
-        lb: &Capture,
-        lb_conns: usize,
-    ) -> DiffReport {
+    pub fn build(res: &DiffResult, src: &Sources) -> DiffReport {
+        let caps = src.caps;
+        let (client, lb) = (caps.client, caps.lb);
+        let (client_conns, lb_conns) = (caps.client_conns.list.len(), caps.lb_conns.list.len());
         let s = Sides {
             client,
             lb,
@@ -310,6 +504,26 @@ impl DiffReport {
                 .or_default() += 1;
         }
         let flows: Vec<FlowOut> = res.flows.iter().map(|f| flow_out(f, &s)).collect();
+        // Packet-by-packet rows of the connections with problems.
+        let row_map: BTreeMap<usize, Vec<Row>> = res
+            .flows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| needs_rows(f, src))
+            .map(|(i, f)| (i, rows::flow_rows(f, res, &caps)))
+            .collect();
+        let diagnoses = diagnose::diagnose(&diagnose::Inputs {
+            result: res,
+            caps,
+            client_analysis: src.client_analysis,
+            lb_analysis: src.lb_analysis,
+            rows: &row_map,
+        });
+        let tables = row_map
+            .iter()
+            .filter(|(&i, _)| has_problems(&res.flows[i]))
+            .map(|(&i, r)| flow_table(i, r, &caps, &s))
+            .collect();
         DiffReport {
             schema: SCHEMA,
             files: Files {
@@ -333,6 +547,7 @@ impl DiffReport {
                     .filter(|f| f.events.iter().any(|e| e.kind != EventKind::Modified))
                     .count(),
             },
+            diagnoses,
             flows,
             unmatched: UnmatchedOut {
                 client: res
@@ -346,6 +561,7 @@ impl DiffReport {
                     .map(|u| unmatched_out(u, &s, false))
                     .collect(),
             },
+            tables,
         }
     }
 }
@@ -462,8 +678,85 @@ fn indent(s: &str, by: &str) -> String {
     s.lines().map(|l| format!("{by}{l}\n")).collect()
 }
 
-/// For a terminal: summary first, then every connection with problems.
-pub fn to_text(r: &DiffReport) -> String {
+/// ANSI colours for a terminal, or none (a file, a pipe, `NO_COLOR`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color && !s.is_empty() {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn severity(&self, sev: Severity) -> String {
+        let w = format!("{:<7}", sev.word());
+        match sev {
+            Severity::Error => self.paint("1;31", &w),
+            Severity::Warning => self.paint("33", &w),
+            Severity::Info => self.paint("36", &w),
+        }
+    }
+    fn event(&self, k: Option<EventKind>, s: &str) -> String {
+        match k {
+            Some(EventKind::Lost) | Some(EventKind::Injected) => self.paint("31", s),
+            Some(EventKind::Reordered) | Some(EventKind::Duplicated) => self.paint("33", s),
+            Some(_) => self.paint("2", s),
+            None => s.to_string(),
+        }
+    }
+}
+
+/// The header line of a paired connection.
+fn flow_title(fl: &FlowOut) -> String {
+    format!(
+        "client stream {} ({} -> {})  <->  lb stream {} ({} -> {})  confidence {:.2}",
+        fl.client.stream,
+        fl.client.src,
+        fl.client.dst,
+        fl.lb.stream,
+        fl.lb.src,
+        fl.lb.dst,
+        fl.confidence
+    )
+}
+
+/// A table's rows through `cells`; rows left out become `…`.
+fn table_rows(t: &FlowTable, cells: impl Fn(&TableRow) -> [String; 16]) -> Vec<[String; 16]> {
+    t.rows
+        .iter()
+        .map(|r| match r {
+            Some(r) => cells(r),
+            None => std::array::from_fn(|i| {
+                if i == 0 || i == 8 {
+                    "…".into()
+                } else {
+                    String::new()
+                }
+            }),
+        })
+        .collect()
+}
+
+/// A side-by-side table as plain columns.
+fn table_text(t: &FlowTable, st: Style) -> String {
+    let mut head = TABLE_HEAD;
+    head[0] = "client time";
+    head[8] = "lb time";
+    let rows = table_rows(t, |r| {
+        let mut c = r.cells.clone();
+        c[15] = st.event(r.event, &c[15]);
+        c
+    });
+    crate::flows::table(&head, &rows)
+}
+
+/// For a terminal: summary, findings, then every connection with problems
+/// side by side.
+pub fn to_text(r: &DiffReport, st: Style) -> String {
     let mut out = String::new();
     let f = &r.files;
     out.push_str(&format!(
@@ -491,29 +784,27 @@ pub fn to_text(r: &DiffReport) -> String {
         "clock: lb = client {:+.6} s, drift {:+.2} ppm (±{:.6} s, {} samples, {})\n\n",
         r.clock.offset_s, r.clock.drift_ppm, r.clock.uncertainty_s, r.clock.samples, r.clock.source
     ));
-    let rows: Vec<[String; 3]> = EventKind::ALL
-        .iter()
-        .map(|k| {
-            let m = r.summary.events.get(k.word());
-            let n = |d: &str| m.and_then(|m| m.get(d)).copied().unwrap_or(0).to_string();
-            [k.word().to_string(), n("c2s"), n("s2c")]
-        })
-        .collect();
-    out.push_str(&crate::flows::table(&["events", "c2s", "s2c"], &rows));
-    for fl in &r.flows {
-        if !fl.events.iter().any(|e| e.kind != EventKind::Modified) {
-            continue;
+    out.push_str(&crate::flows::table(
+        &["events", "c2s", "s2c"],
+        &event_count_rows(r),
+    ));
+    if !r.diagnoses.is_empty() {
+        out.push_str("\nfindings:\n");
+        for d in &r.diagnoses {
+            out.push_str(&format!(
+                "\n  {} {}: {}\n",
+                st.severity(d.severity),
+                d.id,
+                d.summary
+            ));
+            for (side, fl) in side_filters(d, ["client: ", "lb:     "]) {
+                out.push_str(&format!("          {side}{fl}\n"));
+            }
         }
-        out.push_str(&format!(
-            "\nclient stream {} ({} -> {})  <->  lb stream {} ({} -> {})  confidence {:.2}\n",
-            fl.client.stream,
-            fl.client.src,
-            fl.client.dst,
-            fl.lb.stream,
-            fl.lb.src,
-            fl.lb.dst,
-            fl.confidence
-        ));
+    }
+    for t in &r.tables {
+        let fl = &r.flows[t.flow];
+        out.push_str(&format!("\n{}\n", flow_title(fl)));
         for x in &fl.lb_extra {
             out.push_str(&format!(
                 "  also lb stream {} ({} -> {})\n",
@@ -524,7 +815,7 @@ pub fn to_text(r: &DiffReport) -> String {
         if !nat.is_empty() {
             out.push_str(&format!("  {nat}\n"));
         }
-        out.push_str(&indent(&event_rows(&fl.events), "  "));
+        out.push_str(&indent(&table_text(t, st), "  "));
         out.push_str(&format!(
             "  client: {}\n  lb:     {}\n",
             fl.filters.client, fl.filters.lb
@@ -543,22 +834,172 @@ pub fn to_text(r: &DiffReport) -> String {
     }
     if !r.unmatched.lb.is_empty() {
         out.push_str("\nlb-side connections with no twin on the client side:\n");
-        let rows: Vec<[String; 4]> = r
-            .unmatched
-            .lb
-            .iter()
-            .map(|u| {
-                [
-                    u.stream.to_string(),
-                    u.src.clone(),
-                    u.dst.clone(),
-                    u.reason.to_string(),
-                ]
-            })
-            .collect();
         out.push_str(&indent(
-            &crate::flows::table(&["stream", "src", "dst", "why"], &rows),
+            &crate::flows::table(&["stream", "src", "dst", "why"], &unmatched_lb_rows(r)),
             "  ",
+        ));
+    }
+    out
+}
+
+fn event_count_rows(r: &DiffReport) -> Vec<[String; 3]> {
+    EventKind::ALL
+        .iter()
+        .map(|k| {
+            let m = r.summary.events.get(k.word());
+            let n = |d: &str| m.and_then(|m| m.get(d)).copied().unwrap_or(0).to_string();
+            [k.word().to_string(), n("c2s"), n("s2c")]
+        })
+        .collect()
+}
+
+fn unmatched_lb_rows(r: &DiffReport) -> Vec<[String; 4]> {
+    r.unmatched
+        .lb
+        .iter()
+        .map(|u| {
+            [
+                u.stream.to_string(),
+                u.src.clone(),
+                u.dst.clone(),
+                u.reason.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// A finding's display filters with their side's label.
+fn side_filters<'a>(
+    d: &'a Diagnosis,
+    labels: [&'a str; 2],
+) -> impl Iterator<Item = (&'a str, &'a String)> {
+    labels
+        .into_iter()
+        .zip([&d.client_filter, &d.lb_filter])
+        .filter_map(|(l, f)| f.as_ref().map(|f| (l, f)))
+}
+
+/// A GitHub / Jira Markdown table; `|` in cells escaped.
+fn md_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut out = String::new();
+    out.push_str(&format!("| {} |\n", head.map(cell).join(" | ")));
+    out.push_str(&format!("|{}\n", "---|".repeat(N)));
+    for r in rows {
+        let c: Vec<String> = r.iter().map(|x| cell(x)).collect();
+        out.push_str(&format!("| {} |\n", c.join(" | ")));
+    }
+    out
+}
+
+/// Markdown for a ticket: the same content as the text, in tables, with the
+/// Wireshark display filters that open each finding on each side.
+pub fn to_md(r: &DiffReport) -> String {
+    let mut out = String::new();
+    let f = &r.files;
+    out.push_str("# twincap diff\n\n");
+    out.push_str(&md_table(
+        &["side", "file", "frames", "connections"],
+        &[
+            [
+                "client".into(),
+                format!("`{}`", f.client.path),
+                f.client.frames.to_string(),
+                f.client.connections.to_string(),
+            ],
+            [
+                "LB".into(),
+                format!("`{}`", f.lb.path),
+                f.lb.frames.to_string(),
+                f.lb.connections.to_string(),
+            ],
+        ],
+    ));
+    out.push_str(&format!(
+        "\n**{}** connections paired, **{}** client-side and **{}** LB-side unmatched, **{}** with problems. Clock: LB = client {:+.6} s, drift {:+.2} ppm (±{:.6} s, {} samples, {}).\n\n",
+        r.summary.pairs,
+        r.summary.unmatched_client,
+        r.summary.unmatched_lb,
+        r.summary.flows_with_problems,
+        r.clock.offset_s,
+        r.clock.drift_ppm,
+        r.clock.uncertainty_s,
+        r.clock.samples,
+        r.clock.source
+    ));
+    out.push_str(&md_table(&["event", "c2s", "s2c"], &event_count_rows(r)));
+    out.push_str("\n## Findings\n\n");
+    if r.diagnoses.is_empty() {
+        out.push_str("Nothing to report.\n");
+    }
+    for d in &r.diagnoses {
+        out.push_str(&format!(
+            "- **{}** `{}`: {}\n",
+            d.severity.word(),
+            d.id,
+            d.summary
+        ));
+        for (side, fl) in side_filters(d, ["client side: ", "LB side: "]) {
+            out.push_str(&format!("  - {side}`{fl}`\n"));
+        }
+    }
+    if !r.tables.is_empty() {
+        out.push_str("\n## Connections with problems\n");
+    }
+    for t in &r.tables {
+        let fl = &r.flows[t.flow];
+        out.push_str(&format!("\n### {}\n\n", flow_title(fl).replace("<->", "↔")));
+        let nat = nat_words(&fl.nat);
+        if !nat.is_empty() {
+            out.push_str(&format!("{nat}\n\n"));
+        }
+        let mut head = TABLE_HEAD;
+        head[0] = "client time";
+        head[7] = "dir";
+        head[8] = "LB time";
+        let rows = table_rows(t, |r| {
+            let mut c = r.cells.clone();
+            c[7] = if r.cells[7] == "->" { "→" } else { "←" }.into();
+            c
+        });
+        out.push_str(&md_table(&head, &rows));
+        out.push_str(&format!(
+            "\nclient side: `{}`  \nLB side: `{}`\n",
+            fl.filters.client, fl.filters.lb
+        ));
+    }
+    if !r.unmatched.client.is_empty() {
+        out.push_str("\n## Client-side connections with no twin on the LB side\n");
+        for u in &r.unmatched.client {
+            out.push_str(&format!(
+                "\n### client stream {} ({} -> {}): {}\n\n",
+                u.stream, u.src, u.dst, u.reason
+            ));
+            let rows: Vec<[String; 5]> = u
+                .events
+                .iter()
+                .map(|e| {
+                    [
+                        e.kind.word().to_string(),
+                        e.dir.word().to_string(),
+                        opt(e.client_frame),
+                        opt_time(e.client_rel),
+                        e.what.clone(),
+                    ]
+                })
+                .collect();
+            out.push_str(&md_table(
+                &["kind", "dir", "client frame", "client time", "packet"],
+                &rows,
+            ));
+            out.push_str(&format!("\nclient side: `{}`\n", u.filter));
+        }
+    }
+    if !r.unmatched.lb.is_empty() {
+        out.push_str("\n## LB-side connections with no twin on the client side\n\n");
+        out.push_str(&md_table(
+            &["stream", "src", "dst", "why"],
+            &unmatched_lb_rows(r),
         ));
     }
     out

@@ -1,0 +1,48 @@
+//! What the CLI tests share: the lab datasets and running `twincap diff`.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A dataset under fixtures/lab.
+pub fn lab(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/lab")
+        .join(name)
+}
+
+/// A dataset's capture of one side (`client` or `lb`), pcap or pcapng.
+pub fn side(dir: &Path, s: &str) -> PathBuf {
+    ["pcap", "pcapng"]
+        .iter()
+        .map(|e| dir.join(format!("{s}.{e}")))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{}: no {s}.pcap or {s}.pcapng", dir.display()))
+}
+
+/// `twincap diff` on a lab dataset with extra arguments: its stdout.
+pub fn diff_out(dir: &Path, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_twincap"))
+        .arg("diff")
+        .arg(side(dir, "client"))
+        .arg(side(dir, "lb"))
+        .arg("--quiet")
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The JSON report of a lab dataset.
+pub fn diff(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--format", "json"];
+    args.extend(extra);
+    serde_json::from_str(&diff_out(dir, &args)).unwrap()
+}

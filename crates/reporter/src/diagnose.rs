@@ -1,0 +1,1258 @@
+//! Diagnoses: what an engineer writes on a support ticket, read off the
+//! matcher's diff events and each capture's expert flags.
+//!
+//! Each rule turns facts the matcher already established into a finding
+//! with a stable `id` (docs/diagnoses.md), a severity, one sentence, and the
+//! frames that prove it on both sides. Nothing here pairs, aligns or flags
+//! packets again: events come from [`DiffResult`], flags from the two
+//! [`Analysis`] values, packet-by-packet rows from [`crate::rows`].
+
+use crate::rows::{self, Captures, Row};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use twincap_matcher::analyze::{Analysis, Flag};
+use twincap_matcher::diff::{DiffResult, Dir, Event, EventKind, FlowPair, Modification};
+use twincap_parser::f5::RstCause;
+use twincap_parser::{tcp_flags, Capture, TcpPacket};
+
+/// How bad a finding is for the connections it touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Connections failed because of it.
+    Error,
+    /// It slowed connections down or explains a symptom.
+    Warning,
+    /// What the middle or the captures are like; nothing broke.
+    Info,
+}
+
+impl Severity {
+    pub fn word(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Diagnosis {
+    /// Stable identifier (docs/diagnoses.md).
+    pub id: &'static str,
+    pub severity: Severity,
+    /// One sentence, in an engineer's words.
+    pub summary: String,
+    /// Direction it is about, when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<Dir>,
+    /// Connection it is about (`tcp.stream` on each side), when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_stream: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb_stream: Option<u32>,
+    /// Evidence frames on each side, in frame order (at most [`MAX_FRAMES`];
+    /// `figures` holds the full counts).
+    pub client_frames: Vec<u32>,
+    pub lb_frames: Vec<u32>,
+    /// Wireshark display filters that open the evidence on each side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_filter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb_filter: Option<String>,
+    /// The numbers behind the sentence (rates, counts, milliseconds).
+    pub figures: BTreeMap<&'static str, Value>,
+}
+
+/// Evidence frames listed per side at most.
+pub const MAX_FRAMES: usize = 50;
+
+impl Diagnosis {
+    fn new(id: &'static str, severity: Severity, summary: String) -> Diagnosis {
+        Diagnosis {
+            id,
+            severity,
+            summary,
+            dir: None,
+            client_stream: None,
+            lb_stream: None,
+            client_frames: Vec::new(),
+            lb_frames: Vec::new(),
+            client_filter: None,
+            lb_filter: None,
+            figures: BTreeMap::new(),
+        }
+    }
+    fn streams(mut self, client: Option<u32>, lb: Option<u32>) -> Diagnosis {
+        self.client_stream = client;
+        self.lb_stream = lb;
+        self
+    }
+    fn frames(mut self, mut client: Vec<u32>, mut lb: Vec<u32>) -> Diagnosis {
+        for v in [&mut client, &mut lb] {
+            v.sort_unstable();
+            v.dedup();
+            v.truncate(MAX_FRAMES);
+        }
+        self.client_frames = client;
+        self.lb_frames = lb;
+        self
+    }
+    fn figure(mut self, k: &'static str, v: Value) -> Diagnosis {
+        self.figures.insert(k, v);
+        self
+    }
+}
+
+/// `tcp.stream eq N && frame.number in {a b c}`: what opens the evidence
+/// in Wireshark.
+fn filter(stream: Option<u32>, frames: &[u32]) -> Option<String> {
+    if frames.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
+    let inside = stream
+        .map(|s| format!("tcp.stream eq {s} && "))
+        .unwrap_or_default();
+    Some(format!("{inside}frame.number in {{{}}}", list.join(" ")))
+}
+
+/// What the rules read.
+pub struct Inputs<'a> {
+    pub result: &'a DiffResult,
+    pub caps: Captures<'a>,
+    pub client_analysis: &'a Analysis,
+    pub lb_analysis: &'a Analysis,
+    /// Packet-by-packet rows of the paired connections that have events,
+    /// by index into `result.flows`.
+    pub rows: &'a BTreeMap<usize, Vec<Row>>,
+}
+
+/// Why a RST was sent, as far as the capture tells: the one place that
+/// asks, so that causes from other sources (F5 trailers) join here.
+pub fn rst_cause(cap: &Capture, frame: u32) -> Option<RstCause> {
+    cap.rst_cause(frame).map(|c| c.cause)
+}
+
+/// Every diagnosis, most severe first, then by id and place (stable).
+pub fn diagnose(inp: &Inputs) -> Vec<Diagnosis> {
+    let mut out = Vec::new();
+    syn_not_at_lb(inp, &mut out);
+    for d in Dir::BOTH {
+        path_loss(inp, d, &mut out);
+        path_reordering(inp, d, &mut out);
+        path_duplication(inp, d, &mut out);
+    }
+    injected(inp, &mut out);
+    reset_answered_by_reset(inp, &mut out);
+    middle_changed(inp, &mut out);
+    slow_reader(inp, &mut out);
+    spurious_retransmission(inp, &mut out);
+    capture_window(inp, &mut out);
+    for d in &mut out {
+        d.client_filter = filter(d.client_stream, &d.client_frames);
+        d.lb_filter = filter(d.lb_stream, &d.lb_frames);
+    }
+    out.sort_by(|a, b| {
+        (
+            a.severity,
+            a.id,
+            a.dir.map(|d| d.index()),
+            a.client_stream,
+            a.lb_stream,
+        )
+            .cmp(&(
+                b.severity,
+                b.id,
+                b.dir.map(|d| d.index()),
+                b.client_stream,
+                b.lb_stream,
+            ))
+            .then_with(|| a.client_frames.cmp(&b.client_frames))
+            .then_with(|| a.lb_frames.cmp(&b.lb_frames))
+    });
+    out
+}
+
+// ---- words ----
+
+fn dir_words(d: Dir) -> &'static str {
+    match d {
+        Dir::C2s => "client-to-server",
+        Dir::S2c => "server-to-client",
+    }
+}
+
+fn receiver_words(d: Dir) -> &'static str {
+    match d {
+        Dir::C2s => "the LB side",
+        Dir::S2c => "the client side",
+    }
+}
+
+fn ms(ns: i64) -> String {
+    format!("{:.1} ms", ns as f64 / 1e6)
+}
+
+fn pct(n: usize, of: usize) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        n as f64 * 100.0 / of as f64
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `[FIN, ACK]` and the like.
+fn pkt_words(p: &TcpPacket) -> String {
+    format!("[{}]", crate::diff::flag_words(p.flags))
+}
+
+/// A paired connection or an unmatched one, with its events.
+fn all_events(r: &DiffResult) -> impl Iterator<Item = (Option<&FlowPair>, &Event)> {
+    r.flows
+        .iter()
+        .flat_map(|f| f.events.iter().map(move |e| (Some(f), e)))
+        .chain(
+            r.unmatched_client
+                .iter()
+                .chain(&r.unmatched_lb)
+                .flat_map(|u| u.events.iter().map(|e| (None, e))),
+        )
+}
+
+/// Both sides' frames of events.
+fn event_frames<'a>(events: impl Iterator<Item = &'a Event>) -> (Vec<u32>, Vec<u32>) {
+    let (mut c, mut l) = (Vec::new(), Vec::new());
+    for e in events {
+        c.extend(e.client_frame);
+        l.extend(e.lb_frame);
+        match e.dir {
+            Dir::C2s => l.extend(&e.extra_frames),
+            Dir::S2c => c.extend(&e.extra_frames),
+        }
+    }
+    (c, l)
+}
+
+// ---- rules ----
+
+/// A client connection with no twin whose SYNs were all lost.
+fn syn_not_at_lb(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    for u in &inp.result.unmatched_client {
+        let syns: Vec<&Event> = u
+            .events
+            .iter()
+            .filter(|e| {
+                e.kind == EventKind::Lost
+                    && e.dir == Dir::C2s
+                    && e.client_packet.is_some_and(|i| {
+                        let p = inp.caps.packet(false, i);
+                        p.has(tcp_flags::SYN) && !p.has(tcp_flags::ACK)
+                    })
+            })
+            .collect();
+        if syns.is_empty() || u.events.iter().any(|e| e.kind == EventKind::OutsideWindow) {
+            continue;
+        }
+        let frames: Vec<u32> = syns.iter().filter_map(|e| e.client_frame).collect();
+        let retries = match frames.len() {
+            1 => String::new(),
+            n => format!(" and its {}", plural(n - 1, "retry", "retries")),
+        };
+        let d = Diagnosis::new(
+            "syn_not_at_lb",
+            Severity::Error,
+            format!(
+                "The client's SYN from {} to {} (client frame {}){retries} never reached the LB side: the connection never existed there.",
+                u.src, u.dst, frames[0]
+            ),
+        )
+        .streams(Some(u.stream), None)
+        .frames(frames.clone(), vec![])
+        .figure("syns", json!(frames.len()));
+        out.push(d);
+    }
+}
+
+/// Sender packets of a direction over the whole diff.
+fn sent_in(r: &DiffResult, d: Dir) -> usize {
+    let paired: usize = r
+        .flows
+        .iter()
+        .map(|f| match d {
+            Dir::C2s => f.c2s.sent as usize,
+            Dir::S2c => f.s2c.sent as usize,
+        })
+        .sum();
+    // An unmatched client connection's c2s packets were sent too.
+    let unmatched: usize = r
+        .unmatched_client
+        .iter()
+        .flat_map(|u| &u.events)
+        .filter(|e| e.dir == d && d == Dir::C2s && e.kind == EventKind::Lost)
+        .count();
+    paired + unmatched
+}
+
+/// A time on the client clock of an event's sender frame.
+fn sender_time(r: &DiffResult, e: &Event) -> Option<i64> {
+    match e.dir {
+        Dir::C2s => e.client_time_ns,
+        Dir::S2c => e.lb_time_ns.map(|t| r.clock.to_client(t)),
+    }
+}
+
+/// Where events bunch in time: the most events in any window of a tenth of
+/// the span they could have happened in. `(count, start, end)` in ns on the
+/// client clock.
+fn densest(times: &mut [i64], span_ns: i64) -> (usize, i64, i64) {
+    times.sort_unstable();
+    let w = (span_ns / 10).max(1);
+    let (mut best, mut at) = (0, 0);
+    let mut j = 0;
+    for i in 0..times.len() {
+        while times[i] - times[j] > w {
+            j += 1;
+        }
+        if i + 1 - j > best {
+            best = i + 1 - j;
+            at = j;
+        }
+    }
+    let end = times.get(at + best.max(1) - 1).copied().unwrap_or(0);
+    (best, times.first().map(|_| times[at]).unwrap_or(0), end)
+}
+
+/// When both captures ran, on the client clock.
+fn capture_span(r: &DiffResult) -> (i64, i64) {
+    let first = r
+        .client_window
+        .first_ns
+        .min(r.clock.to_client(r.lb_window.first_ns));
+    let last = r
+        .client_window
+        .last_ns
+        .max(r.clock.to_client(r.lb_window.last_ns));
+    (first, last)
+}
+
+fn count_kind(r: &DiffResult, k: EventKind, d: Dir) -> usize {
+    all_events(r)
+        .filter(|(_, e)| e.kind == k && e.dir == d)
+        .count()
+}
+
+fn path_loss(inp: &Inputs, d: Dir, out: &mut Vec<Diagnosis>) {
+    let r = inp.result;
+    let lost: Vec<&Event> = all_events(r)
+        .map(|(_, e)| e)
+        .filter(|e| e.kind == EventKind::Lost && e.dir == d)
+        .collect();
+    if lost.is_empty() {
+        return;
+    }
+    let sent = sent_in(r, d).max(lost.len());
+    let other = count_kind(r, EventKind::Lost, d.other());
+    let (first, last) = capture_span(r);
+    let mut times: Vec<i64> = lost.iter().filter_map(|e| sender_time(r, e)).collect();
+    let (dense, t0, t1) = densest(&mut times, last - first);
+    let clustered = dense >= 3 && dense * 2 >= lost.len();
+    let when = if clustered {
+        format!(
+            "clustered in time ({dense} of them between {:.3} s and {:.3} s into the client capture)",
+            (t0 - r.client_window.first_ns) as f64 / 1e9,
+            (t1 - r.client_window.first_ns) as f64 / 1e9
+        )
+    } else {
+        "spread over the capture".to_string()
+    };
+    let which = if other == 0 {
+        "no packet was lost the other way".to_string()
+    } else {
+        format!(
+            "{} of the {} losses went this way",
+            lost.len(),
+            lost.len() + other
+        )
+    };
+    let (c, l) = event_frames(lost.iter().copied());
+    out.push(
+        Diagnosis::new(
+            "path_loss",
+            Severity::Warning,
+            format!(
+                "The path between the capture points lost {} of {} {} packets ({:.2}%), {when}; {which}.",
+                lost.len(),
+                sent,
+                dir_words(d),
+                pct(lost.len(), sent)
+            ),
+        )
+        .frames(c, l)
+        .figure("lost", json!(lost.len()))
+        .figure("sent", json!(sent))
+        .figure("rate_pct", json!(round2(pct(lost.len(), sent))))
+        .figure("clustered_in_time", json!(clustered))
+        .figure("share_of_losses_pct", json!(round2(pct(lost.len(), lost.len() + other))))
+        .with_dir(d),
+    );
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+impl Diagnosis {
+    fn with_dir(mut self, d: Dir) -> Diagnosis {
+        self.dir = Some(d);
+        self
+    }
+}
+
+fn median(v: &mut [i64]) -> i64 {
+    if v.is_empty() {
+        return 0;
+    }
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn path_reordering(inp: &Inputs, d: Dir, out: &mut Vec<Diagnosis>) {
+    let mut events = Vec::new();
+    let (mut late_pk, mut late_ns) = (Vec::new(), Vec::new());
+    for rows in inp.rows.values() {
+        for (i, r) in rows.iter().enumerate() {
+            if r.dir != d || r.event != Some(EventKind::Reordered) {
+                continue;
+            }
+            events.push((r.client, r.lb));
+            if let Some(l) = rows::lateness(rows, i, &inp.caps) {
+                late_pk.push(l.packets as i64);
+                late_ns.push(l.ns);
+            }
+        }
+    }
+    if events.is_empty() {
+        return;
+    }
+    let n = events.len();
+    let (max_pk, max_ns) = (
+        late_pk.iter().copied().max().unwrap_or(0),
+        late_ns.iter().copied().max().unwrap_or(0),
+    );
+    let (med_pk, med_ns) = (median(&mut late_pk), median(&mut late_ns));
+    let c: Vec<u32> = events
+        .iter()
+        .filter_map(|(c, _)| c.map(|i| inp.caps.packet(false, i).frame))
+        .collect();
+    let l: Vec<u32> = events
+        .iter()
+        .filter_map(|(_, l)| l.map(|i| inp.caps.packet(true, i).frame))
+        .collect();
+    out.push(
+        Diagnosis::new(
+            "path_reordering",
+            Severity::Warning,
+            format!(
+                "The path reordered {}: they reached {} up to {} and {} late (median {}, {}).",
+                plural(
+                    n,
+                    &format!("{} packet", dir_words(d)),
+                    &format!("{} packets", dir_words(d))
+                ),
+                receiver_words(d),
+                plural(max_pk as usize, "packet", "packets"),
+                ms(max_ns),
+                plural(med_pk as usize, "packet", "packets"),
+                ms(med_ns)
+            ),
+        )
+        .with_dir(d)
+        .frames(c, l)
+        .figure("reordered", json!(n))
+        .figure("max_late_packets", json!(max_pk))
+        .figure("max_late_ms", json!(round2(max_ns as f64 / 1e6)))
+        .figure("median_late_packets", json!(med_pk))
+        .figure("median_late_ms", json!(round2(med_ns as f64 / 1e6))),
+    );
+}
+
+fn path_duplication(inp: &Inputs, d: Dir, out: &mut Vec<Diagnosis>) {
+    let dups: Vec<&Event> = all_events(inp.result)
+        .map(|(_, e)| e)
+        .filter(|e| e.kind == EventKind::Duplicated && e.dir == d)
+        .collect();
+    if dups.is_empty() {
+        return;
+    }
+    let copies: usize = dups.iter().map(|e| e.extra_frames.len()).sum();
+    let (c, l) = event_frames(dups.iter().copied());
+    out.push(
+        Diagnosis::new(
+            "path_duplication",
+            Severity::Warning,
+            format!(
+                "The path duplicated {}: {} arrived at {} that the sender sent once.",
+                plural(
+                    dups.len(),
+                    &format!("{} packet", dir_words(d)),
+                    &format!("{} packets", dir_words(d))
+                ),
+                plural(copies, "extra copy", "extra copies"),
+                receiver_words(d)
+            ),
+        )
+        .with_dir(d)
+        .frames(c, l)
+        .figure("duplicated", json!(dups.len()))
+        .figure("extra_copies", json!(copies)),
+    );
+}
+
+/// The most common value.
+fn mode<T: Ord + Copy>(v: impl Iterator<Item = T>) -> Option<T> {
+    let mut m: BTreeMap<T, usize> = BTreeMap::new();
+    for x in v {
+        *m.entry(x).or_default() += 1;
+    }
+    m.into_iter().max_by_key(|(_, n)| *n).map(|(x, _)| x)
+}
+
+/// What gives away a packet nobody sent.
+struct Tells {
+    /// TTL of the packet and of the genuine packets arriving the same way.
+    ttl: (u8, Option<u8>),
+    /// The IP ID and the genuine neighbours' (before, after).
+    ip_id: (u16, Option<u16>, Option<u16>),
+    /// Time since the receiver's own last packet, and the connection's
+    /// round trip as the receiver measured it at the handshake.
+    gap_ns: Option<i64>,
+    rtt_ns: Option<i64>,
+}
+
+impl Tells {
+    /// The packet looks like one of the sender's own: same TTL, IP ID in
+    /// the sender's run.
+    fn looks_genuine(&self) -> bool {
+        let ttl_ok = self.ttl.1 == Some(self.ttl.0);
+        let (id, a, b) = self.ip_id;
+        let id_ok = match (a, b) {
+            (Some(a), Some(b)) if a != 0 && b != 0 => {
+                id != 0 && id.wrapping_sub(a) < 64 && b.wrapping_sub(id) < 64
+            }
+            (Some(a), None) if a != 0 => id != 0 && id.wrapping_sub(a) < 64 && id != a,
+            _ => false,
+        };
+        ttl_ok && id_ok
+    }
+    fn words(&self, d: Dir) -> Vec<String> {
+        let mut v = Vec::new();
+        if let (t, Some(g)) = self.ttl {
+            if t != g {
+                v.push(format!(
+                    "TTL {t} where the {}'s packets arrive with {g}",
+                    if d == Dir::S2c { "server" } else { "client" }
+                ));
+            }
+        }
+        let (id, a, b) = self.ip_id;
+        if a.is_some() || b.is_some() {
+            let nb: Vec<String> = [a, b]
+                .iter()
+                .flatten()
+                .map(|x| format!("0x{x:04x}"))
+                .collect();
+            if !self.looks_genuine() {
+                v.push(format!(
+                    "IP ID 0x{id:04x} outside the sender's run ({})",
+                    nb.join(", ")
+                ));
+            }
+        }
+        if let (Some(g), Some(rtt)) = (self.gap_ns, self.rtt_ns) {
+            if g < rtt / 2 {
+                v.push(format!(
+                    "{} after the receiver's own last packet, quicker than the {} round trip allows",
+                    ms(g),
+                    ms(rtt)
+                ));
+            }
+        }
+        v
+    }
+}
+
+/// Tell-tales of a receiver-side packet `idx` in direction `d` of a flow.
+fn tells(inp: &Inputs, rows: &[Row], d: Dir, idx: u32) -> Tells {
+    let rcv_lb = d == Dir::C2s;
+    let p = inp.caps.packet(rcv_lb, idx);
+    // Genuine arrivals of the same direction, in receiver order.
+    let mut genuine: Vec<&TcpPacket> = rows
+        .iter()
+        .filter(|r| r.dir == d && r.sender().is_some())
+        .filter_map(|r| r.receiver().map(|i| inp.caps.packet(rcv_lb, i)))
+        .collect();
+    genuine.sort_by_key(|q| q.frame);
+    let before = genuine.iter().rev().find(|q| q.frame < p.frame);
+    let after = genuine.iter().find(|q| q.frame > p.frame);
+    // The receiver's own packets (the other direction, same capture).
+    let own: Vec<&TcpPacket> = rows
+        .iter()
+        .filter(|r| r.dir == d.other())
+        .filter_map(|r| r.sender().map(|i| inp.caps.packet(rcv_lb, i)))
+        .collect();
+    let last_own = own
+        .iter()
+        .filter(|q| q.ts_ns <= p.ts_ns)
+        .map(|q| q.ts_ns)
+        .max();
+    // Round trip at the receiver: its SYN (or SYN-ACK) to the answer.
+    let syn = own.iter().find(|q| q.has(tcp_flags::SYN)).map(|q| q.ts_ns);
+    let answer = genuine
+        .iter()
+        .find(|q| q.has(tcp_flags::SYN) || q.has(tcp_flags::ACK))
+        .map(|q| q.ts_ns);
+    let rtt = match (syn, answer) {
+        (Some(a), Some(b)) if b > a => Some(b - a),
+        _ => None,
+    };
+    Tells {
+        ttl: (p.ttl, mode(genuine.iter().map(|q| q.ttl))),
+        ip_id: (p.ip_id, before.map(|q| q.ip_id), after.map(|q| q.ip_id)),
+        gap_ns: last_own.map(|t| p.ts_ns - t),
+        rtt_ns: rtt,
+    }
+}
+
+/// Packets nobody sent: an injection, or a frame the sender's capture missed.
+fn injected(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    for (fi, rows) in inp.rows {
+        let f = &inp.result.flows[*fi];
+        for d in Dir::BOTH {
+            let rcv_lb = d == Dir::C2s;
+            let mut inj = Vec::new();
+            let mut missed = Vec::new();
+            for r in rows
+                .iter()
+                .filter(|r| r.dir == d && r.event == Some(EventKind::Injected))
+            {
+                let Some(i) = r.receiver() else { continue };
+                let t = tells(inp, rows, d, i);
+                if t.looks_genuine() {
+                    missed.push(i);
+                } else {
+                    inj.push((i, t));
+                }
+            }
+            let frame = |i: u32| inp.caps.packet(rcv_lb, i).frame;
+            let side = |v: Vec<u32>| if rcv_lb { (vec![], v) } else { (v, vec![]) };
+            if !inj.is_empty() {
+                let (i0, t0) = &inj[0];
+                let p = inp.caps.packet(rcv_lb, *i0);
+                let toward = if d == Dir::S2c {
+                    "the client"
+                } else {
+                    "the server"
+                };
+                let mut tell = t0.words(d);
+                if tell.is_empty() {
+                    tell.push(
+                        "no header tell-tale: only its absence from the sender's capture".into(),
+                    );
+                }
+                let (c, l) = side(inj.iter().map(|(i, _)| frame(*i)).collect());
+                out.push(
+                    Diagnosis::new(
+                        "injected",
+                        Severity::Error,
+                        format!(
+                            "A device in between injected {} toward {toward}: {} {} at {} frame {} was never sent by the {} ({}).",
+                            plural(inj.len(), "packet", "packets"),
+                            if inj.len() == 1 { "the" } else { "the first," },
+                            pkt_words(p),
+                            if rcv_lb { "LB" } else { "client" },
+                            p.frame,
+                            if d == Dir::S2c { "LB side" } else { "client" },
+                            tell.join("; ")
+                        ),
+                    )
+                    .with_dir(d)
+                    .streams(Some(f.client.stream), Some(f.lb.stream))
+                    .frames(c, l)
+                    .figure("packets", json!(inj.len()))
+                    .figure("ttl", json!(t0.ttl.0))
+                    .figure("expected_ttl", json!(t0.ttl.1))
+                    .figure("ip_id", json!(t0.ip_id.0)),
+                );
+            }
+            if !missed.is_empty() {
+                let (c, l) = side(missed.iter().map(|&i| frame(i)).collect());
+                out.push(
+                    Diagnosis::new(
+                        "capture_missed_frame",
+                        Severity::Warning,
+                        format!(
+                            "The {} capture is missing {} that {} received ({} frame {}): same TTL and IP ID in the sender's run, so the capture dropped {}, the path did not inject {}.",
+                            if d == Dir::C2s { "client" } else { "LB-side" },
+                            plural(missed.len(), "frame", "frames"),
+                            receiver_words(d),
+                            if rcv_lb { "LB" } else { "client" },
+                            frame(missed[0]),
+                            if missed.len() == 1 { "it" } else { "them" },
+                            if missed.len() == 1 { "it" } else { "them" },
+                        ),
+                    )
+                    .with_dir(d)
+                    .streams(Some(f.client.stream), Some(f.lb.stream))
+                    .frames(c, l)
+                    .figure("frames", json!(missed.len())),
+                );
+            }
+        }
+    }
+}
+
+/// The LB side reset the connection, a client packet arrived after that,
+/// and the LB side answered it with another reset (the seed's case).
+fn reset_answered_by_reset(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    // The usual client-to-server delay, over every connection shown.
+    let usual = median(
+        &mut inp
+            .rows
+            .values()
+            .flatten()
+            .filter(|r| r.dir == Dir::C2s)
+            .filter_map(|r| one_way_ns(inp, r))
+            .collect::<Vec<_>>(),
+    );
+    for (fi, rows) in inp.rows {
+        let f = &inp.result.flows[*fi];
+        let lbp = |i: u32| inp.caps.packet(true, i);
+        let clp = |i: u32| inp.caps.packet(false, i);
+        // Rows in LB-capture order.
+        let mut at_lb: Vec<&Row> = rows.iter().filter(|r| r.lb.is_some()).collect();
+        at_lb.sort_by_key(|r| lbp(r.lb.unwrap()).frame);
+        let first_rst = at_lb.iter().position(|r| {
+            r.dir == Dir::S2c && r.event.is_none() && lbp(r.lb.unwrap()).has(tcp_flags::RST)
+        });
+        let Some(k) = first_rst else { continue };
+        let r1 = at_lb[k];
+        // Each later LB reset that follows a client packet arriving after r1.
+        let mut answers: Vec<(&Row, &Row)> = Vec::new();
+        let mut pending: Option<&Row> = None;
+        for r in &at_lb[k + 1..] {
+            match r.dir {
+                Dir::C2s if r.event != Some(EventKind::Duplicated) => pending = Some(r),
+                Dir::S2c if lbp(r.lb.unwrap()).has(tcp_flags::RST) && r.event.is_none() => {
+                    if let Some(late) = pending.take() {
+                        answers.push((late, r));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(&(late, r2)) = answers.first() else {
+            continue;
+        };
+        let (p1, pl, p2) = (
+            lbp(r1.lb.unwrap()),
+            lbp(late.lb.unwrap()),
+            lbp(r2.lb.unwrap()),
+        );
+        // When did the first reset reach the client, and when did the
+        // client send the late packet?
+        let rst_at_client = r1.client.map(|i| clp(i).ts_ns);
+        let held = one_way_ns(inp, late)
+            .filter(|&t| t - usual > HELD_NS.max(usual))
+            .map(|t| (t, usual));
+        let late_sent = late.client.map(clp);
+        let verdict = match (late_sent, rst_at_client) {
+            (Some(s), Some(rc)) if s.ts_ns > rc => format!(
+                "the client sent it late, {} after the reset reached it (client frame {}): the client kept talking on a reset connection",
+                ms(s.ts_ns - rc),
+                clp(r1.client.unwrap()).frame
+            ),
+            (Some(s), rc) => {
+                let before = match rc {
+                    Some(rc) => format!("{} before the reset reached it", ms(rc - s.ts_ns)),
+                    None => "and the reset never reached it (lost in between)".to_string(),
+                };
+                let arrival = inp.result.clock.to_client(pl.ts_ns);
+                let rst_sent = inp.result.clock.to_client(p1.ts_ns);
+                if late.event == Some(EventKind::Reordered) {
+                    format!(
+                        "the path reordered it: the client sent it (client frame {}) {before}, and it reached the LB {} after the reset",
+                        s.frame,
+                        ms(arrival - rst_sent)
+                    )
+                } else if let Some((took, usual)) = held {
+                    format!(
+                        "the path held it back: the client sent it (client frame {}) {before}, and it took {} to reach the LB where packets usually take {}",
+                        s.frame,
+                        ms(took),
+                        ms(usual)
+                    )
+                } else {
+                    format!(
+                        "it crossed the reset in flight: the client sent it (client frame {}) {before}",
+                        s.frame
+                    )
+                }
+            }
+            (None, _) => "the client capture does not show it being sent".to_string(),
+        };
+        let cause = rst_cause(inp.caps.lb, p2.frame)
+            .map(|c| format!(" with cause \"{c}\""))
+            .unwrap_or_default();
+        let mut d = Diagnosis::new(
+            "reset_answered_by_reset",
+            Severity::Warning,
+            format!(
+                "The LB side reset the connection (LB frame {}); the client's {} arrived after that (LB frame {}) and found no connection, so the LB side answered {}{} (LB frame {}): {verdict}. The LB behaved correctly.",
+                p1.frame,
+                pkt_words(pl),
+                pl.frame,
+                pkt_words(p2),
+                cause,
+                p2.frame
+            ),
+        )
+        .streams(Some(f.client.stream), Some(f.lb.stream));
+        let mut c = Vec::new();
+        let mut l = vec![p1.frame];
+        c.extend(r1.client.map(|i| clp(i).frame));
+        for (late, r2) in &answers {
+            l.extend([lbp(late.lb.unwrap()).frame, lbp(r2.lb.unwrap()).frame]);
+            c.extend(late.client.map(|i| clp(i).frame));
+            c.extend(r2.client.map(|i| clp(i).frame));
+        }
+        d = d
+            .frames(c, l)
+            .figure("answered_resets", json!(answers.len()))
+            .figure(
+                "late_by_client",
+                json!(matches!((late_sent, rst_at_client), (Some(s), Some(rc)) if s.ts_ns > rc)),
+            )
+            .figure(
+                "late_reordered",
+                json!(late.event == Some(EventKind::Reordered)),
+            )
+            .figure(
+                "late_in_between",
+                json!(late.event == Some(EventKind::Reordered) || held.is_some()),
+            )
+            .figure("reset_lb_frame", json!(p1.frame))
+            .figure("late_lb_frame", json!(pl.frame))
+            .figure("late_client_frame", json!(late_sent.map(|p| p.frame)))
+            .figure("answer_lb_frame", json!(p2.frame));
+        if let Some(c) = rst_cause(inp.caps.lb, p2.frame) {
+            d = d.figure("rst_cause", json!(c.to_string()));
+        }
+        out.push(d);
+    }
+}
+
+/// Extra one-way delay beyond which a packet was held back in between.
+const HELD_NS: i64 = 10_000_000;
+
+/// How long a row's packet took from its sender's capture to its
+/// receiver's, on the aligned clock.
+fn one_way_ns(inp: &Inputs, r: &Row) -> Option<i64> {
+    let c = inp.caps.packet(false, r.client?).ts_ns;
+    let l = inp
+        .result
+        .clock
+        .to_client(inp.caps.packet(true, r.lb?).ts_ns);
+    Some(match r.dir {
+        Dir::C2s => l - c,
+        Dir::S2c => c - l,
+    })
+}
+
+/// What the middle rewrote, over all pairs: one finding per kind.
+fn middle_changed(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    let flows = &inp.result.flows;
+    if flows.is_empty() {
+        return;
+    }
+    let first_frames = |f: &FlowPair| {
+        let c = inp.caps.client_conns.list.get(f.client.stream as usize);
+        let l = inp.caps.lb_conns.list.get(f.lb.stream as usize);
+        let fr = |lb: bool, p: Option<&u32>| p.map(|&i| inp.caps.packet(lb, i).frame);
+        (
+            c.and_then(|c| fr(false, c.packets.first())),
+            l.and_then(|l| fr(true, l.packets.first())),
+        )
+    };
+    let push = |out: &mut Vec<Diagnosis>, id, sev, words: String, sel: Vec<&FlowPair>| {
+        let ex = sel[0];
+        let (c, l) = first_frames(ex);
+        out.push(
+            Diagnosis::new(id, sev, words)
+                .streams(Some(ex.client.stream), Some(ex.lb.stream))
+                .frames(c.into_iter().collect(), l.into_iter().collect())
+                .figure("connections", json!(sel.len())),
+        );
+    };
+    let n = flows.len();
+    let snat: Vec<&FlowPair> = flows.iter().filter(|f| f.nat.snat).collect();
+    if !snat.is_empty() {
+        let ex = snat[0];
+        let kept = flows.iter().filter(|f| f.nat.ip_id[0] == "kept").count();
+        push(
+            out,
+            "snat",
+            Severity::Info,
+            format!(
+                "The middle translates the client's source address (SNAT) on {} of {n} connections, e.g. {} -> {}{}.",
+                snat.len(),
+                ex.nat.client_src,
+                ex.nat.lb_src,
+                if kept * 2 > n {
+                    "; it keeps the IP ID, so follow a packet across it by ip.id"
+                } else {
+                    ""
+                }
+            ),
+            snat,
+        );
+    }
+    let dnat: Vec<&FlowPair> = flows.iter().filter(|f| f.nat.dnat).collect();
+    if !dnat.is_empty() {
+        let ex = dnat[0];
+        push(
+            out,
+            "dnat",
+            Severity::Info,
+            format!(
+                "The middle translates the destination (DNAT) on {} of {n} connections, e.g. {} -> {}.",
+                dnat.len(),
+                ex.nat.client_dst,
+                ex.nat.lb_dst
+            ),
+            dnat,
+        );
+    }
+    // Header rewrites the matcher reported as `modified` events.
+    for (m, id, what) in [
+        (Modification::MssClamp, "mss_clamped", "clamps the MSS"),
+        (
+            Modification::SackpermStrip,
+            "sackperm_stripped",
+            "strips SACK-permitted from the handshake (no selective acknowledgments: recovery from loss is slower)",
+        ),
+        (
+            Modification::SeqOffset,
+            "seq_shifted",
+            "shifts the sequence numbers (ISN randomization, as a firewall does)",
+        ),
+        (Modification::IpId, "ip_id_rewritten", "rewrites the IP ID (packets cannot be followed across it by ip.id)"),
+    ] {
+        for d in Dir::BOTH {
+            let evs: Vec<(&FlowPair, &Event)> = flows
+                .iter()
+                .flat_map(|f| f.events.iter().map(move |e| (f, e)))
+                .filter(|(_, e)| e.modification == Some(m) && e.dir == d)
+                .collect();
+            if evs.is_empty() {
+                continue;
+            }
+            let detail = match m {
+                Modification::MssClamp => mode(evs.iter().filter_map(|(f, _)| match d {
+                    Dir::C2s => f.nat.mss_c2s,
+                    Dir::S2c => f.nat.mss_s2c,
+                }))
+                .map(|(a, b)| format!(" from {a} to {b}"))
+                .unwrap_or_default(),
+                Modification::SeqOffset => String::new(),
+                Modification::IpId => mode(evs.iter().map(|(f, _)| f.nat.ip_id[d.index()]))
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default(),
+                Modification::SackpermStrip => String::new(),
+            };
+            let (c, l) = event_frames(evs.iter().map(|(_, e)| *e));
+            out.push(
+                Diagnosis::new(
+                    id,
+                    if m == Modification::SackpermStrip {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    },
+                    format!(
+                        "The middle {what}{detail} on {} packets, in {} of {n} connections.",
+                        dir_words(d),
+                        evs.len()
+                    ),
+                )
+                .with_dir(d)
+                .frames(c, l)
+                .figure("connections", json!(evs.len()))
+                .figure(
+                    "packets",
+                    json!(evs.iter().filter_map(|(_, e)| e.packets).sum::<u32>()),
+                ),
+            );
+        }
+    }
+    // Hop count: TTL drop per direction, most common over the pairs.
+    let drops: Vec<(Option<i16>, Option<i16>)> = flows
+        .iter()
+        .map(|f| (f.nat.ttl_drop[0], f.nat.ttl_drop[1]))
+        .collect();
+    let c2s = mode(drops.iter().filter_map(|d| d.0));
+    let s2c = mode(drops.iter().filter_map(|d| d.1));
+    if c2s.is_some() || s2c.is_some() {
+        let hop = |t: Option<i16>| match t {
+            Some(t) => format!("{t}"),
+            None => "?".into(),
+        };
+        let (c, l) = first_frames(&flows[0]);
+        out.push(
+            Diagnosis::new(
+                "hop_count",
+                Severity::Info,
+                format!(
+                    "Between the capture points the TTL drops by {} client-to-server and {} server-to-client: that many routing hops (NAT devices included) lie in between.",
+                    hop(c2s),
+                    hop(s2c)
+                ),
+            )
+            .streams(Some(flows[0].client.stream), Some(flows[0].lb.stream))
+            .frames(c.into_iter().collect(), l.into_iter().collect())
+            .figure("ttl_drop_c2s", json!(c2s))
+            .figure("ttl_drop_s2c", json!(s2c)),
+        );
+    }
+}
+
+/// Zero windows, full windows and zero-window probes: the host is slow to
+/// read, not the network. One finding per slow end (client or server),
+/// from both captures' flags.
+fn slow_reader(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    // [client end, server end] -> (zero windows, window full, probes, frames per side, streams)
+    #[derive(Default)]
+    struct Slow {
+        zero: usize,
+        full: usize,
+        probes: usize,
+        frames: [Vec<u32>; 2],
+        conns: std::collections::BTreeSet<(bool, u32)>,
+        host: String,
+    }
+    let mut slow: [Slow; 2] = Default::default();
+    for (lb, an) in [(false, inp.client_analysis), (true, inp.lb_analysis)] {
+        let (cap, conns) = if lb {
+            (inp.caps.lb, inp.caps.lb_conns)
+        } else {
+            (inp.caps.client, inp.caps.client_conns)
+        };
+        for fl in an.flagged() {
+            let (z, w, pr) = (
+                fl.flags.contains(Flag::ZeroWindow),
+                fl.flags.contains(Flag::WindowFull),
+                fl.flags.contains(Flag::ZeroWindowProbe),
+            );
+            if !(z || w || pr) {
+                continue;
+            }
+            let Some(conn) = conns.list.get(fl.stream as usize) else {
+                continue;
+            };
+            let p = &cap.packets[fl.packet as usize];
+            let from_initiator = (p.src, p.sport) == conn.a;
+            // A zero window is the sender's own buffer; a full window and a
+            // probe are about the receiver's.
+            let slow_is_initiator = if z { from_initiator } else { !from_initiator };
+            let s = &mut slow[!slow_is_initiator as usize];
+            s.zero += z as usize;
+            s.full += w as usize;
+            s.probes += pr as usize;
+            s.frames[lb as usize].push(fl.frame);
+            s.conns.insert((lb, fl.stream));
+            if s.host.is_empty() || !lb {
+                let (addr, _) = if slow_is_initiator { conn.a } else { conn.b };
+                s.host = cap.addr(addr).to_string();
+            }
+        }
+    }
+    for (k, s) in slow.into_iter().enumerate() {
+        if s.zero + s.full + s.probes == 0 {
+            continue;
+        }
+        let role = if k == 0 { "client" } else { "server" };
+        let mut what = Vec::new();
+        if s.zero > 0 {
+            what.push(format!(
+                "advertised a zero window {}",
+                plural(s.zero, "time", "times")
+            ));
+        }
+        if s.full > 0 {
+            what.push(format!(
+                "had its window filled {}",
+                plural(s.full, "time", "times")
+            ));
+        }
+        if s.probes > 0 {
+            what.push(format!("was probed {}", plural(s.probes, "time", "times")));
+        }
+        let conns = s.conns.len();
+        let [c, l] = s.frames;
+        out.push(
+            Diagnosis::new(
+                "slow_reader",
+                Severity::Warning,
+                format!(
+                    "The {role} ({}) is slow to read: it {} (counted over both captures, {}); its application does not empty the receive buffer: look at that host, not the network.",
+                    s.host,
+                    what.join(", "),
+                    plural(conns, "connection capture", "connection captures")
+                ),
+            )
+            .frames(c, l)
+            .figure("zero_window", json!(s.zero))
+            .figure("window_full", json!(s.full))
+            .figure("zero_window_probe", json!(s.probes))
+            .figure("role", json!(role)),
+        );
+    }
+}
+
+/// Retransmissions whose original reached the receiver: the sender's timer
+/// fired on delay, not on loss.
+fn spurious_retransmission(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    for d in Dir::BOTH {
+        let snd_lb = d == Dir::S2c;
+        let an = if snd_lb {
+            inp.lb_analysis
+        } else {
+            inp.client_analysis
+        };
+        let (mut c, mut l) = (Vec::new(), Vec::new());
+        let mut n = 0;
+        for (fi, rows) in inp.rows {
+            let f = &inp.result.flows[*fi];
+            // An ACK lost on the way back also explains a retransmission.
+            if f.events.iter().any(|e| e.kind == EventKind::Lost) {
+                continue;
+            }
+            let sent: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.dir == d && r.sender().is_some())
+                .collect();
+            for (k, r) in sent.iter().enumerate() {
+                let i = r.sender().unwrap();
+                let fl = an.flags(i as usize);
+                if !(fl.contains(Flag::Retransmission)
+                    || fl.contains(Flag::FastRetransmission)
+                    || fl.contains(Flag::SpuriousRetransmission))
+                {
+                    continue;
+                }
+                let p = inp.caps.packet(snd_lb, i);
+                if p.seq_len() == 0 {
+                    continue;
+                }
+                // The original: the first earlier send of the same sequence number.
+                let orig = sent[..k].iter().find(|o| {
+                    let q = inp.caps.packet(snd_lb, o.sender().unwrap());
+                    q.seq == p.seq && q.seq_len() > 0 && q.frame < p.frame
+                });
+                let Some(o) = orig else { continue };
+                if o.receiver().is_none() {
+                    continue;
+                }
+                n += 1;
+                for row in [*o, *r] {
+                    c.extend(row.client.map(|i| inp.caps.packet(false, i).frame));
+                    l.extend(row.lb.map(|i| inp.caps.packet(true, i).frame));
+                }
+            }
+        }
+        if n == 0 {
+            continue;
+        }
+        let who = if d == Dir::C2s { "client" } else { "server" };
+        out.push(
+            Diagnosis::new(
+                "spurious_retransmission",
+                Severity::Info,
+                format!(
+                    "The {who} retransmitted {} whose original had reached {}: the path delayed them (or their ACKs), it did not lose them.",
+                    plural(n, "segment", "segments"),
+                    receiver_words(d)
+                ),
+            )
+            .with_dir(d)
+            .frames(c, l)
+            .figure("retransmissions", json!(n)),
+        );
+    }
+}
+
+/// Captures that do not overlap in time, and packets that crossed while
+/// only one capture ran.
+fn capture_window(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    let r = inp.result;
+    let (cw, lw) = (r.client_window, r.lb_window);
+    let utc = |ns: i64| {
+        let s = ns.div_euclid(1_000_000_000);
+        let (h, m, sec) = ((s / 3600) % 24, (s / 60) % 60, s % 60);
+        format!("{h:02}:{m:02}:{sec:02} UTC")
+    };
+    let lb_first = r.clock.to_client(lw.first_ns);
+    let lb_last = r.clock.to_client(lw.last_ns);
+    if cw.last_ns != 0
+        && lw.last_ns != 0
+        && r.flows.is_empty()
+        && (lb_first > cw.last_ns || lb_last < cw.first_ns)
+    {
+        out.push(
+            Diagnosis::new(
+                "captures_do_not_overlap",
+                Severity::Error,
+                format!(
+                    "The two captures do not overlap in time (client {} to {}, LB side {} to {} on its own clock): nothing can be compared; take both captures during the same traffic.",
+                    utc(cw.first_ns),
+                    utc(cw.last_ns),
+                    utc(lw.first_ns),
+                    utc(lw.last_ns)
+                ),
+            )
+            .figure("client_first_s", json!(cw.first_s))
+            .figure("client_last_s", json!(cw.last_s))
+            .figure("lb_first_s", json!(lw.first_s))
+            .figure("lb_last_s", json!(lw.last_s)),
+        );
+    }
+    let outside: Vec<&Event> = all_events(r)
+        .map(|(_, e)| e)
+        .filter(|e| e.kind == EventKind::OutsideWindow)
+        .collect();
+    if !outside.is_empty() {
+        let (c, l) = event_frames(outside.iter().copied());
+        let (nc, nl) = (c.len(), l.len());
+        out.push(
+            Diagnosis::new(
+                "outside_window",
+                Severity::Info,
+                format!(
+                    "{} crossed while only one capture was running ({} seen only on the client side, {} only on the LB side): not losses; start both captures before the traffic and stop them after.",
+                    plural(outside.len(), "packet", "packets"),
+                    nc,
+                    nl
+                ),
+            )
+            .frames(c, l)
+            .figure("packets", json!(outside.len())),
+        );
+    }
+}
