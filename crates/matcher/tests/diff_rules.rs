@@ -164,6 +164,58 @@ struct Rendered {
 }
 
 impl Wire {
+    /// No segment carries TCP timestamps.
+    fn without_timestamps(&mut self) {
+        for s in &mut self.segs {
+            s.pkt.info &= !info::TIMESTAMPS;
+            s.pkt.ts_val = 0;
+            s.pkt.ts_ecr = 0;
+        }
+    }
+
+    /// The server's closed socket answers with identical RSTs (IP ID 0, no
+    /// timestamps) at these times (microseconds, client clock).
+    fn server_rsts(&mut self, times_us: &[i64]) {
+        let rst = TcpPacket {
+            src: SERVER_IP,
+            dst: CLIENT_IP,
+            sport: 8080,
+            dport: 50_000,
+            seq: 9000 + 3002,
+            flags: F::RST,
+            info: info::DF,
+            ip_id: 0,
+            ts_val: 0,
+            ts_ecr: 0,
+            ..template()
+        };
+        for &t in times_us {
+            self.segs.push(Seg {
+                dir: Dir::S2c,
+                t_us: t,
+                pkt: rst.clone(),
+            });
+        }
+    }
+
+    /// The sender sends segment `i` again `after_us` later with IP ID `ip_id`
+    /// (inserted right after it); returns the original.
+    fn resend(&mut self, i: usize, after_us: i64, ip_id: u16) -> Seg {
+        let orig = self.segs[i].clone();
+        self.segs.insert(
+            i + 1,
+            Seg {
+                t_us: orig.t_us + after_us,
+                pkt: TcpPacket {
+                    ip_id,
+                    ..orig.pkt.clone()
+                },
+                ..orig.clone()
+            },
+        );
+        orig
+    }
+
     /// The LB-side form of a packet (SNAT, TTL, seq shift).
     fn at_lb(&self, p: &TcpPacket, dir: Dir) -> TcpPacket {
         let mut q = p.clone();
@@ -548,23 +600,8 @@ mod retransmissions {
     #[test]
     fn timing_decides_when_ip_id_and_timestamps_are_gone() {
         let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
-        for s in &mut w.segs {
-            s.pkt.info &= !info::TIMESTAMPS;
-            s.pkt.ts_val = 0;
-            s.pkt.ts_ecr = 0;
-        }
-        let req = w.segs[3].clone();
-        w.segs.insert(
-            4,
-            Seg {
-                t_us: req.t_us + 200_000,
-                pkt: TcpPacket {
-                    ip_id: 999,
-                    ..req.pkt.clone()
-                },
-                ..req.clone()
-            },
-        );
+        w.without_timestamps();
+        let req = w.resend(3, 200_000, 999);
         let mut r = w.render();
         for p in &mut r.lb {
             p.ip_id = 0;
@@ -587,29 +624,108 @@ mod retransmissions {
         let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
         let last = w.segs.len() - 1;
         w.segs.truncate(last);
-        let rst = TcpPacket {
-            src: SERVER_IP,
-            dst: CLIENT_IP,
-            sport: 8080,
-            dport: 50_000,
-            seq: 9000 + 3002,
-            flags: F::RST,
-            info: info::DF,
-            ip_id: 0,
-            ts_val: 0,
-            ts_ecr: 0,
-            ..template()
-        };
-        for k in 0..3 {
-            w.segs.push(Seg {
-                dir: Dir::S2c,
-                t_us: 1_003_000 + k * 40,
-                pkt: rst.clone(),
-            });
-        }
+        w.server_rsts(&[1_003_000, 1_003_040, 1_003_080]);
         let r = w.render();
         let (res, _, _) = run(r.client, r.lb);
         assert_eq!(events(&res), vec![]);
+    }
+}
+
+/// Identical copies: packets the receiver cannot tell apart (the middle
+/// zeroed the IP IDs that differed, no timestamps) are told apart by timing
+/// where timing can, and reported with their alternatives where it cannot.
+mod identical_copies {
+    use super::*;
+
+    /// Two RSTs from a closed socket (IP ID 0, no timestamps) `gap_us` apart,
+    /// after a dialogue whose last answer (the server's FIN) was held 30 ms
+    /// on the way; the client receives one RST, one path delay after the
+    /// second was sent. Returns the result and the two RSTs' LB frames.
+    fn two_rsts_one_arrives(gap_us: i64) -> (DiffResult, u32, u32) {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        w.segs.pop();
+        w.server_rsts(&[1_040_000, 1_040_000 + gap_us]);
+        let mut r = w.render();
+        let fin = r
+            .client
+            .iter()
+            .position(|p| p.flags & F::FIN != 0 && p.src == SERVER_IP)
+            .unwrap();
+        r.client[fin].ts_ns += 30_000_000;
+        let first = r.client.iter().position(|p| p.flags & F::RST != 0).unwrap();
+        r.client.remove(first);
+        let (res, _, l) = run(r.client, r.lb);
+        let rsts: Vec<u32> = l
+            .packets
+            .iter()
+            .filter(|p| p.flags & F::RST != 0)
+            .map(|p| p.frame)
+            .collect();
+        (res, rsts[0], rsts[1])
+    }
+
+    /// Queueing only adds delay: of two identical RSTs 300 us apart, the
+    /// one whose delay matches the path's own arrived, even though the
+    /// latest match before it (the held FIN) was 30 ms late.
+    #[test]
+    fn the_copy_nearest_the_path_delay_arrived() {
+        let (res, first, _) = two_rsts_one_arrives(300);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Lost, Dir::S2c, None, Some(first))]
+        );
+        let lost = res.all_events().find(|e| e.kind == EventKind::Lost);
+        assert_eq!(lost.unwrap().alternatives, Vec::<u32>::new());
+    }
+
+    /// 20 us apart, well inside any path's jitter: the guess is the same,
+    /// but the event says the other RST could as well be the lost one.
+    #[test]
+    fn copies_closer_than_the_jitter_are_reported_as_alternatives() {
+        let (res, first, second) = two_rsts_one_arrives(20);
+        let lost: Vec<_> = res
+            .all_events()
+            .filter(|e| e.kind == EventKind::Lost)
+            .collect();
+        assert_eq!(lost.len(), 1);
+        assert_eq!(lost[0].lb_frame, Some(first));
+        assert_eq!(lost[0].alternatives, vec![second]);
+    }
+
+    /// Two identical ACKs 10 us apart, three copies at the LB: the copy
+    /// 10 us behind the first is the middle's duplicate (it sends the second
+    /// copy straight after the first), the one 60 us later the second ACK.
+    #[test]
+    fn the_copy_straight_behind_another_is_the_duplicate() {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        w.without_timestamps();
+        let ack = w.segs[2].clone();
+        w.resend(2, 10, ack.pkt.ip_id + 100);
+        let mut r = w.render();
+        for p in &mut r.lb {
+            p.ip_id = 0;
+        }
+        // The LB copies of the two ACKs: at +100 us and +110 us. The first
+        // is duplicated right behind itself; the second arrives 60 us later.
+        let at =
+            r.lb.iter()
+                .position(|p| p.src == SNAT_IP && p.flags == F::ACK && p.ack == 9001)
+                .unwrap();
+        let first = r.lb[at].clone();
+        r.lb[at + 1].ts_ns = first.ts_ns + 70_000;
+        r.lb.push(TcpPacket {
+            ts_ns: first.ts_ns + 10_000,
+            ..first
+        });
+        let (res, c, l) = run(r.client, r.lb);
+        let sent = frame_of(&c, |p| p.ip_id == ack.pkt.ip_id && p.flags == F::ACK);
+        let got = frame_of(&l, |p| p.flags == F::ACK && p.ack == 9001);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Duplicated, Dir::C2s, Some(sent), Some(got))]
+        );
+        let dup = res.all_events().find(|e| e.kind == EventKind::Duplicated);
+        assert_eq!(dup.unwrap().extra_frames, vec![got + 1]);
     }
 }
 

@@ -129,6 +129,10 @@ pub struct EventOut {
     pub lb_rel: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra_frames: Vec<u32>,
+    /// Sender-side frames the event could as well name (identical copies
+    /// the two captures cannot tell apart).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub modification: Option<Modification>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -243,6 +247,7 @@ fn event_out(e: &Event, s: &Sides, client_stream: Option<u32>, lb_stream: Option
             .map(|t| (t - s.client_first_ns) as f64 / 1e9),
         lb_rel: e.lb_time_ns.map(|t| (t - s.lb_first_ns) as f64 / 1e9),
         extra_frames: e.extra_frames.clone(),
+        alternatives: e.alternatives.clone(),
         modification: e.modification,
         packets: e.packets,
         client_filter: cp.zip(client_stream).map(|(p, st)| packet_filter(st, p)),

@@ -54,6 +54,24 @@ pub struct DirAlignment {
     pub resegmented_sender: Vec<bool>,
     /// Receiver packets made of bytes from other segment boundaries.
     pub resegmented_receiver: Vec<bool>,
+    /// Pairs of identical sender packets (positions) the two captures cannot
+    /// tell apart: an event naming one could as well name the other.
+    pub alternatives: Vec<(u32, u32)>,
+}
+
+impl DirAlignment {
+    /// The sender positions an event on sender `s` could name instead.
+    pub fn alternatives_of(&self, s: u32) -> impl Iterator<Item = u32> + '_ {
+        self.alternatives.iter().filter_map(move |&(a, b)| {
+            if a == s {
+                Some(b)
+            } else if b == s {
+                Some(a)
+            } else {
+                None
+            }
+        })
+    }
 }
 
 /// Per-direction sequence offsets: LB seq minus client seq for the bytes of
@@ -345,8 +363,12 @@ pub fn align(
     // How many later receiver packets share each receiver packet's key.
     let mut later_same = vec![0u32; dp.receiver.len()];
     // Where a key has more receiver copies than sender packets, some are
-    // duplicates: the ones that follow the previous copy most closely.
+    // duplicates: the ones that follow the previous copy most closely (the
+    // middle sends a second copy straight after the first; a fresh packet
+    // waits its turn). `dup_close` marks groups where the gaps that decide
+    // are too alike to tell.
     let mut dup_likely = vec![false; dp.receiver.len()];
+    let mut dup_close = vec![false; dp.receiver.len()];
     for g in dp.receiver_sorted.chunk_by(|a, b| a.0 == b.0) {
         for (rank, e) in g.iter().enumerate() {
             later_same[e.1 as usize] = (g.len() - rank - 1) as u32;
@@ -360,17 +382,24 @@ pub fn align(
                 .map(|w| (t(&w[1]) - t(&w[0]), w[1].1))
                 .collect();
             gaps.sort_unstable();
-            for &(_, r) in gaps.iter().take(g.len() - senders) {
+            let dups = g.len() - senders;
+            for &(_, r) in gaps.iter().take(dups) {
                 dup_likely[r as usize] = true;
+            }
+            if let (Some(a), Some(b)) = (gaps.get(dups - 1), gaps.get(dups)) {
+                if b.0 * 2 < a.0 * 3 {
+                    for e in g {
+                        dup_close[e.1 as usize] = true;
+                    }
+                }
             }
         }
     }
     let low = rules.min_delay_ns - 5_000_000;
-    // A duplicate costs its gap to the first copy (the middle sends the
-    // second copy straight after the first) plus this bias toward a fresh
-    // sender packet: when the sender sent several identical packets (RSTs
-    // from a closed socket, ACKs whose IP ID the middle zeroed), one copy
-    // each is the likelier story than one duplicated and one lost.
+    // A duplicate costs its gap to the first copy plus this bias toward a
+    // fresh sender packet: when the sender sent several identical packets
+    // (RSTs from a closed socket, ACKs whose IP ID the middle zeroed), one
+    // copy each is the likelier story than one duplicated and one lost.
     const DUP_BIAS: i64 = 50_000_000;
     // The delay of the latest one-to-one match: delays drift slowly, so the
     // sender copy whose delay is closest to it is the likely one.
@@ -380,12 +409,22 @@ pub fn align(
     const REORDER_COST: i64 = 10_000_000;
     // Costs closer than this are a tie.
     const FIFO_SLACK: i64 = 2_000_000;
+    // Identical copies whose costs are closer than this are a guess: the
+    // path's jitter is larger than the gap between their sending.
+    const AMBIGUOUS: i64 = 100_000;
     let mut viable: Vec<(u32, i64)> = Vec::new();
+    let mut alternatives = Vec::new();
     let clock_slack = (clock.uncertainty_s * 2e9) as i64;
+    // Queueing only ever adds delay: the pair's fastest sure match is the
+    // path's own delay, and a copy nearer to it is the likelier (a stale
+    // recent delay, e.g. of a held packet, must not pull the choice up).
+    let base_delay = rules.min_delay_ns + clock_slack;
     for (rpos, rp) in dp.receiver.iter().enumerate() {
         let r = receiver.packet(rp.index);
         let mut best: Option<(i64, u32)> = None;
+        let mut best_dup: Option<(i64, u32)> = None;
         viable.clear();
+        let reference = recent_delay.min(base_delay);
         for &(_, spos) in range(sorted, rp.key) {
             let s = sender.packet(dp.sender[spos as usize].index);
             if !same_identity(s, r, rules) {
@@ -396,40 +435,43 @@ pub fn align(
                 continue;
             }
             let fc = first_copy[spos as usize];
-            let cost = if fc != NONE {
+            if fc != NONE {
                 let first = receiver.packet(dp.receiver[fc as usize].index);
                 if !identical(first, r) {
                     continue;
                 }
-                (r.ts_ns - first.ts_ns).abs() + if dup_likely[rpos] { 0 } else { DUP_BIAS }
+                let cost =
+                    (r.ts_ns - first.ts_ns).abs() + if dup_likely[rpos] { 0 } else { DUP_BIAS };
+                if best_dup.map_or(true, |(c, _)| cost < c) {
+                    best_dup = Some((cost, spos));
+                }
+                continue;
+            }
+            // A copy of a packet sent before one that already arrived
+            // would be a reordering: possible, but less likely.
+            let late = if spos < next_expected {
+                REORDER_COST
             } else {
-                // A copy of a packet sent before one that already arrived
-                // would be a reordering: possible, but less likely.
-                let late = if spos < next_expected {
-                    REORDER_COST
-                } else {
-                    0
-                };
-                // Arriving before it was sent is only clock error: costly
-                // beyond what the clock estimate allows.
-                let early = if delay < -clock_slack {
-                    -4 * (delay + clock_slack)
-                } else {
-                    0
-                };
-                let c = (delay - recent_delay).abs() + late + early;
-                viable.push((spos, c));
-                c
+                0
             };
-            if best.map_or(true, |(c, _)| cost < c) {
-                best = Some((cost, spos));
+            // Arriving before it was sent is only clock error: costly
+            // beyond what the clock estimate allows.
+            let early = if delay < -clock_slack {
+                -4 * (delay + clock_slack)
+            } else {
+                0
+            };
+            let c = (delay - reference).abs() + late + early;
+            viable.push((spos, c));
+            if best.map_or(true, |(b, _)| c < b) {
+                best = Some((c, spos));
             }
         }
         // Copies the timing cannot tell apart (identical RSTs sent together)
         // with more copies of the same key still to come: assume the path
         // kept their order, the earliest sent arrived first.
         if let Some((cost, spos)) = best {
-            if first_copy[spos as usize] == NONE && later_same[rpos] > 0 {
+            if later_same[rpos] > 0 {
                 let earliest = viable
                     .iter()
                     .filter(|v| v.1 <= cost + FIFO_SLACK)
@@ -439,7 +481,31 @@ pub fn align(
                 best = Some((cost, earliest));
             }
         }
-        if let Some((_, spos)) = best {
+        // Fresh or duplicate: where the key has more receiver copies than
+        // sender packets, the gaps said which copies are the duplicates.
+        let chosen = match (best, best_dup) {
+            (Some(f), Some(dd)) if dup_likely[rpos] => {
+                if dup_close[rpos] {
+                    alternatives.push((dd.1, f.1));
+                }
+                Some(dd)
+            }
+            (Some(f), Some(dd)) => Some(if dd.0 < f.0 { dd } else { f }),
+            (f, dd) => f.or(dd),
+        };
+        // Another sender packet this frame is as much a copy of, by every
+        // field the receiver sees and by timing within the path's jitter.
+        if let (Some((_, spos)), Some((cost, _))) = (chosen, best) {
+            if first_copy[spos as usize] == NONE {
+                alternatives.extend(
+                    viable
+                        .iter()
+                        .filter(|v| v.0 != spos && (v.1 - cost).abs() < AMBIGUOUS)
+                        .map(|v| (spos, v.0)),
+                );
+            }
+        }
+        if let Some((_, spos)) = chosen {
             sender_of[rpos] = spos;
             if first_copy[spos as usize] == NONE {
                 first_copy[spos as usize] = rpos as u32;
@@ -454,6 +520,7 @@ pub fn align(
         resegmented_receiver: vec![false; dp.receiver.len()],
         first_copy,
         sender_of,
+        alternatives,
     };
     resegment(dp, sender, receiver, &mut out);
     out

@@ -234,6 +234,7 @@ fn direction_events(
         };
         let mut e = Event::new(kind, d);
         place(&mut e, sk, sp.index, p);
+        e.alternatives = alternatives(dp, al, &snd, s as u32);
         out.push(e);
     }
     // Duplicated and injected; reordered on first copies (RFC 4737).
@@ -273,6 +274,7 @@ fn direction_events(
             let mut e = Event::new(EventKind::Reordered, d);
             place(&mut e, sk, sp.index, snd.packet(sp.index));
             place(&mut e, rk, rp.index, p);
+            e.alternatives = alternatives(dp, al, &snd, s);
             out.push(e);
         } else {
             next_expected = s + 1;
@@ -285,8 +287,20 @@ fn direction_events(
         place(&mut e, sk, sp.index, snd.packet(sp.index));
         place(&mut e, rk, rp.index, rcv.packet(rp.index));
         e.extra_frames = std::mem::take(&mut extra[i]);
+        e.alternatives = alternatives(dp, al, &snd, s);
         out.push(e);
     }
+}
+
+/// The sender frames an event on sender position `s` could as well name.
+fn alternatives(dp: &align::DirPackets, al: &DirAlignment, snd: &Side, s: u32) -> Vec<u32> {
+    let mut v: Vec<u32> = al
+        .alternatives_of(s)
+        .map(|a| snd.packet(dp.sender[a as usize].index).frame)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// What the middle changed in one direction: MSS, SACK-permitted, IP ID,

@@ -106,6 +106,13 @@ pub struct Event {
     /// Further receiver frames (`Duplicated`: the extra copies).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra_frames: Vec<u32>,
+    /// Lost, reordered, duplicated: other sender frames the event could as
+    /// well name. They are identical to the named one as the receiver saw
+    /// them (the middle zeroed or rewrote what told them apart) and were
+    /// sent closer together than the path's jitter, so the two captures
+    /// cannot tell which one it was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<u32>,
     /// `Modified`: which field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub modification: Option<Modification>,
@@ -126,6 +133,7 @@ impl Event {
             client_packet: None,
             lb_packet: None,
             extra_frames: Vec::new(),
+            alternatives: Vec::new(),
             modification: None,
             packets: None,
         }

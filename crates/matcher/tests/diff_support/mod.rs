@@ -271,6 +271,60 @@ fn jkey(e: &serde_json::Value) -> Option<EventKey> {
     )
 }
 
+/// Events twincap itself declares undecidable: an event naming one sender
+/// frame with `alternatives` it could as well name, where the truth names
+/// one of those alternatives instead. Both keys then count neither way
+/// (as the truth's `undecidable_events` do in `score_diff.py`): the tool
+/// said which frames it cannot tell apart, not which one it guessed.
+pub fn declared_ambiguous(ds: &Dataset, res: &DiffResult) -> Vec<EventKey> {
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ds.dir.join("truth.json")).unwrap()).unwrap();
+    let want: BTreeSet<EventKey> = truth["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(jkey)
+        .collect();
+    let keys = |e: &diff::Event, f: Option<u32>| {
+        let (c, l) = match e.dir {
+            diff::Dir::C2s => (f, e.lb_frame),
+            diff::Dir::S2c => (e.client_frame, f),
+        };
+        key_of(
+            e.kind.word(),
+            e.dir.word(),
+            c.map(|x| x as u64),
+            l.map(|x| x as u64),
+        )
+    };
+    let got: BTreeSet<EventKey> = res.all_events().filter_map(keys_of_event).collect();
+    let mut out = Vec::new();
+    for e in res.all_events().filter(|e| !e.alternatives.is_empty()) {
+        let Some(k) = keys_of_event(e) else { continue };
+        if want.contains(&k) {
+            continue;
+        }
+        for &a in &e.alternatives {
+            if let Some(ak) = keys(e, Some(a)) {
+                if want.contains(&ak) && !got.contains(&ak) {
+                    out.push(k.clone());
+                    out.push(ak);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn keys_of_event(e: &diff::Event) -> Option<EventKey> {
+    key_of(
+        e.kind.word(),
+        e.dir.word(),
+        e.client_frame.map(|x| x as u64),
+        e.lb_frame.map(|x| x as u64),
+    )
+}
+
 pub fn score(ds: &Dataset, res: &DiffResult) -> Score {
     score_without(ds, res, &[])
 }
