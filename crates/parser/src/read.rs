@@ -140,7 +140,25 @@ pub(crate) trait Walk<'a> {
 /// killed mid-write) is not an error: every whole record is read and
 /// [`Capture::warnings`] says where the file ends.
 pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadError> {
-    let opened = source::open(path)?;
+    read_opened(path, source::open(path)?, opts)
+}
+
+/// Read a capture held in memory (plain or gzip), as [`read_capture`] reads
+/// a file; `path` only names the capture in errors and in
+/// [`Capture::path`]. For tests and fuzzing, where a file would be in the way.
+pub fn read_capture_bytes(
+    path: &Path,
+    bytes: Vec<u8>,
+    opts: &ReadOptions,
+) -> Result<Capture, ReadError> {
+    read_opened(path, source::from_vec(path, bytes)?, opts)
+}
+
+fn read_opened(
+    path: &Path,
+    opened: source::Opened,
+    opts: &ReadOptions,
+) -> Result<Capture, ReadError> {
     let bytes: &[u8] = &opened.bytes;
     let mut side = Side {
         path: path.to_path_buf(),

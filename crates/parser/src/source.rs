@@ -13,7 +13,7 @@ use std::path::Path;
 /// The bytes of a capture file, as the format parsers see them.
 pub(crate) enum Source {
     Mapped(memmap2::Mmap),
-    /// Decompressed gzip data.
+    /// Decompressed gzip data, or a capture handed over in memory.
     Inflated(Vec<u8>),
 }
 
@@ -94,15 +94,29 @@ pub(crate) fn open(path: &Path) -> Result<Opened, ReadError> {
     // hint; reading works the same without it.
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
-    if !map.starts_with(&GZIP_MAGIC) {
+    inflate_if_gzip(path, Source::Mapped(map))
+}
+
+/// Take a capture already in memory, inflating it when it is
+/// gzip-compressed. `path` only names it in errors.
+pub(crate) fn from_vec(path: &Path, bytes: Vec<u8>) -> Result<Opened, ReadError> {
+    if bytes.is_empty() {
+        return Err(empty(path, "the file is empty (0 bytes)"));
+    }
+    inflate_if_gzip(path, Source::Inflated(bytes))
+}
+
+/// `raw` as it is, or gunzipped when it starts with the gzip magic.
+fn inflate_if_gzip(path: &Path, raw: Source) -> Result<Opened, ReadError> {
+    if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(Opened {
-            bytes: Source::Mapped(map),
+            bytes: raw,
             gzip: false,
             warning: None,
         });
     }
-    let mut inflated = Vec::with_capacity(map.len().saturating_mul(3));
-    let result = flate2::read::MultiGzDecoder::new(&map[..]).read_to_end(&mut inflated);
+    let mut inflated = Vec::with_capacity(raw.len().saturating_mul(3));
+    let result = flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut inflated);
     let mut warning = None;
     if let Err(e) = result {
         if inflated.is_empty() {
