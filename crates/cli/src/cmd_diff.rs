@@ -1,7 +1,7 @@
 //! `twincap diff CLIENT LB`: read both captures, pair and align them across
 //! the SNAT (`twincap_matcher::diff`), write the report.
 
-use crate::{emit, load, Failure, Format};
+use crate::{cannot_write, emit, load, require_tcp, warn_if_same_file, Failure, Format};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -114,6 +114,9 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
     let client = load(&args.client)?;
     progress.stage(&format!("reading {}", args.lb.display()));
     let lb = load(&args.lb)?;
+    require_tcp(&client, "client", &args.lb)?;
+    require_tcp(&lb, "LB", &args.client)?;
+    warn_if_same_file(&args.client, &args.lb);
     stage("read");
     if timing {
         for (name, c) in [("client", &client), ("lb", &lb)] {
@@ -168,7 +171,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         let result = match &args.output {
             Some(p) => std::fs::File::create(p)
                 .and_then(|f| report::write_json(&rep, std::io::BufWriter::new(f)))
-                .map_err(|e| Failure(format!("{}: cannot write the report: {e}", p.display()))),
+                .map_err(|e| cannot_write(p, e)),
             None => {
                 // A closed pipe (`| head`) is not an error worth a message.
                 let _ = report::write_json(&rep, std::io::BufWriter::new(std::io::stdout().lock()));

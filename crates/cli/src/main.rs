@@ -66,13 +66,14 @@ impl<E: std::fmt::Display> From<E> for Failure {
 pub fn load(path: &Path) -> Result<Capture, Failure> {
     let cap = read_capture(path, &ReadOptions::default())?;
     for w in &cap.warnings {
-        let mut place = String::new();
-        if w.frame > 0 {
-            place.push_str(&format!(": frame {}", w.frame));
-        }
-        if let Some(o) = w.offset {
-            place.push_str(&format!(" (byte offset {o})"));
-        }
+        // Placed as errors are (`ReadError`'s Display): `FILE: frame N
+        // (byte offset X): message`.
+        let place = match (w.frame, w.offset) {
+            (0, Some(o)) => format!(": byte offset {o}"),
+            (0, None) => String::new(),
+            (n, Some(o)) => format!(": frame {n} (byte offset {o})"),
+            (n, None) => format!(": frame {n}"),
+        };
         eprintln!(
             "twincap: warning: {}{}: {}",
             path.display(),
@@ -87,8 +88,7 @@ pub fn load(path: &Path) -> Result<Capture, Failure> {
 pub fn emit(text: &str, out: Option<&Path>) -> Result<(), Failure> {
     use std::io::Write;
     match out {
-        Some(p) => std::fs::write(p, text)
-            .map_err(|e| Failure(format!("{}: cannot write the report: {e}", p.display()))),
+        Some(p) => std::fs::write(p, text).map_err(|e| cannot_write(p, e)),
         None => {
             let mut so = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth a message.
@@ -97,6 +97,50 @@ pub fn emit(text: &str, out: Option<&Path>) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `diff` needs TCP on both sides: a capture without a TCP packet (empty,
+/// or all other traffic) has nothing to line up against `other`, and
+/// diffing would call every packet of the other side lost or unexplained.
+pub fn require_tcp(cap: &Capture, side: &str, other: &Path) -> Result<(), Failure> {
+    if !cap.packets.is_empty() {
+        return Ok(());
+    }
+    let frames = match cap.stats.frames {
+        0 => "it holds no frames".to_string(),
+        n => format!("none of its {n} frames is TCP"),
+    };
+    Err(Failure(format!(
+        "{}: the {side} capture holds no TCP packets ({frames}), so there is nothing to line up \
+         {} against (check that the capture ran on the interface that carries the traffic and \
+         that no capture filter dropped TCP)",
+        cap.path.display(),
+        other.display()
+    )))
+}
+
+/// The same file on both sides pairs every packet with itself: say so,
+/// since the report is then empty by construction.
+pub fn warn_if_same_file(client: &Path, lb: &Path) {
+    let same = match (client.canonicalize(), lb.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => client == lb,
+    };
+    if same {
+        eprintln!(
+            "twincap: warning: {}: given as both the client and the LB capture: every packet \
+             pairs with itself, so nothing can be found lost, reordered or injected",
+            client.display()
+        );
+    }
+}
+
+/// The report could not be written to `path`.
+pub fn cannot_write(path: &Path, e: std::io::Error) -> Failure {
+    Failure(format!(
+        "{}: cannot write the report: {e} (check that the folder exists and that you may write to it)",
+        path.display()
+    ))
 }
 
 fn main() -> ExitCode {

@@ -2,33 +2,10 @@
 //! names the file and what is wrong; a capture cut off mid-record is read up
 //! to where it breaks, with a warning and exit status 0.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn twincap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twincap"))
-        .args(args)
-        .output()
-        .expect("twincap runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("twincap-errors-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(rel)
-}
+use common::{fixture, pcap_header, pcap_record_header, scratch, stderr, twincap};
+use std::path::Path;
 
 /// The one error line, for every subcommand that reads the file.
 fn assert_input_error(path: &Path, expect: &str) {
@@ -75,19 +52,6 @@ fn not_a_capture() {
     );
 }
 
-/// pcap global header, little-endian microseconds, with a given link type.
-fn pcap_header(link_type: u32) -> Vec<u8> {
-    let mut h = Vec::new();
-    h.extend(0xa1b2_c3d4u32.to_le_bytes());
-    h.extend(2u16.to_le_bytes());
-    h.extend(4u16.to_le_bytes());
-    h.extend(0i32.to_le_bytes());
-    h.extend(0u32.to_le_bytes());
-    h.extend(65535u32.to_le_bytes());
-    h.extend(link_type.to_le_bytes());
-    h
-}
-
 #[test]
 fn unsupported_link_type() {
     // LINKTYPE 147 (user-defined) holds no IP twincap can find.
@@ -99,10 +63,7 @@ fn unsupported_link_type() {
 fn absurd_record_length_names_the_frame() {
     let mut f = pcap_header(1);
     // Record 1: header claims 300000 captured bytes.
-    f.extend(0u32.to_le_bytes());
-    f.extend(0u32.to_le_bytes());
-    f.extend(300_000u32.to_le_bytes());
-    f.extend(300_000u32.to_le_bytes());
+    f.extend(pcap_record_header(0, 0, 300_000, 300_000));
     f.extend([0u8; 64]);
     let p = scratch("absurd.pcap", &f);
     assert_input_error(&p, "frame 1 (byte offset 24)");
