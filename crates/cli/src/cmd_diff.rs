@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use twincap_matcher::diff::{self, DiffOptions, Side};
 use twincap_reporter::diff as report;
 use twincap_reporter::rows::Captures;
-use twincap_reporter::{conns, export};
+use twincap_reporter::{conns, export, html};
 
 /// A bar on stderr through the stages of a run, when stderr is a terminal
 /// and `--quiet` is not given; nothing otherwise.
@@ -105,11 +105,6 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         }
     };
     let progress = Progress::new(args.quiet, 6 + args.export.is_some() as u64);
-    if args.format == Format::Html {
-        return Err(Failure(
-            "diff cannot write html yet: use text, md, json or yaml".into(),
-        ));
-    }
     progress.stage(&format!("reading {}", args.client.display()));
     let client = load(&args.client)?;
     progress.stage(&format!("reading {}", args.lb.display()));
@@ -186,7 +181,11 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         Format::Text => report::to_text(&rep, text_style(args.output.is_some())),
         Format::Md => report::to_md(&rep),
         Format::Yaml => report::to_yaml(&rep),
-        Format::Json | Format::Html => unreachable!("handled above"),
+        Format::Html => {
+            let views = conns::views(&client_side, &lb_side, &result, false);
+            html::to_html(&rep, &views, &html::findings(&rep), &client, &lb)
+        }
+        Format::Json => unreachable!("handled above"),
     };
     progress.done();
     emit(&text, args.output.as_deref())?;

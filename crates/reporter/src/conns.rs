@@ -12,7 +12,7 @@ use twincap_matcher::diff::{
 /// One connection as both captures saw it.
 #[derive(Clone, Debug)]
 pub struct ConnView {
-    /// `client stream 3 = LB stream 5: 10.0.0.2:50000 -> 203.0.113.10:80`.
+    /// `client stream 3 = LB stream 5: 10.0.0.2:50000 -> 203.0.113.10:80 (...)`.
     pub title: String,
     pub client_stream: Option<u32>,
     pub lb_stream: Option<u32>,

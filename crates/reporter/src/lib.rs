@@ -8,4 +8,5 @@ pub mod diagnose;
 pub mod diff;
 pub mod export;
 pub mod flows;
+pub mod html;
 pub mod rows;

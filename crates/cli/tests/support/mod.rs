@@ -12,6 +12,19 @@ pub fn lab(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Whether an outside tool a test needs is there. Under `CI=true` its
+/// absence fails the test instead of skipping it (tests/run.sh installs it).
+pub fn tool_present(name: &str, present: bool) -> bool {
+    assert!(
+        present || std::env::var("CI").as_deref() != Ok("true"),
+        "{name} not found and CI=true: tests/run.sh installs it"
+    );
+    if !present {
+        println!("{name} not found: skipping (tests/run.sh installs it)");
+    }
+    present
+}
+
 /// A dataset's capture of one side (`client` or `lb`), pcap or pcapng.
 pub fn side(dir: &Path, s: &str) -> PathBuf {
     ["pcap", "pcapng"]
