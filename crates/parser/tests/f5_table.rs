@@ -192,3 +192,33 @@ fn captures_without_trailers_keep_an_empty_table() {
     assert!(checked >= 30, "{checked}");
     let _ = f5::NONE;
 }
+
+/// The synthetic BIG-IP capture (`twincap-synth f5`) decodes as tshark
+/// decodes it: the generator writes trailers Wireshark recognises.
+#[test]
+fn synthetic_full_proxy_trailers_match_tshark() {
+    let pcap = std::fs::read(root().join("fixtures/f5/full-proxy/lb.pcap")).unwrap();
+    let frames = common::pcap_frames(&pcap);
+    let a = common::compare(&frames, "full-proxy/lb.trailers.tsv");
+    assert!(a.differences.is_empty(), "{}", a.differences.join("\n"));
+    assert_eq!(
+        a.decoded,
+        frames.len() - 1,
+        "every frame but the fileinfo one"
+    );
+    let cap = read("fixtures/f5/full-proxy/lb.pcap");
+    assert_eq!(cap.f5.frames.len(), frames.len() - 1);
+    assert_eq!(cap.f5.virtual_servers, ["/Common/app_vs"]);
+    let info = &cap.f5.fileinfo.as_ref().unwrap().1;
+    let noise = info.noise().unwrap();
+    assert_eq!((noise.level, noise.peer), (3, true));
+    let causes = cap.rst_causes();
+    assert_eq!(causes.len(), 3);
+    for c in &causes {
+        assert_eq!(c.source, RstCauseSource::Trailer);
+        assert_eq!(
+            c.cause.to_string(),
+            "BIG-IP: [0x2664c65:2574] No flow found for ACK"
+        );
+    }
+}

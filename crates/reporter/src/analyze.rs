@@ -9,6 +9,7 @@
 use indexmap::IndexMap;
 use serde::Serialize;
 use twincap_matcher::analyze::{Analysis, Flag, Flagged, Flags};
+use twincap_matcher::f5::{self, F5Capture, F5Conn, RstCauseRef};
 use twincap_parser::{endpoint, Capture, Connections};
 
 pub const SCHEMA: &str = "twincap.analyze/1";
@@ -27,6 +28,21 @@ pub struct AnalyzeReport {
     pub frames: Vec<FrameRow>,
     /// Every connection with at least one flagged frame, in stream order.
     pub streams: Vec<StreamRow>,
+    /// Every RST whose frame says why it was sent (F5 trailer or RST
+    /// payload), in frame order, flagged or not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rst_causes: Vec<StreamRstCause>,
+    /// The capture as an F5 BIG-IP wrote it (only for such captures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f5: Option<F5Capture>,
+}
+
+/// A reset cause and its connection.
+#[derive(Serialize, Debug)]
+pub struct StreamRstCause {
+    pub stream: u32,
+    #[serde(flatten)]
+    pub cause: RstCauseRef,
 }
 
 #[derive(Serialize, Debug)]
@@ -84,6 +100,9 @@ pub struct StreamRow {
     pub counts: IndexMap<&'static str, u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_rtt_s: Option<f64>,
+    /// What F5 BIG-IP trailers say about the connection (only with trailers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f5: Option<F5Conn>,
 }
 
 fn secs(ns: i64) -> f64 {
@@ -103,6 +122,7 @@ impl AnalyzeReport {
                 meaning: f.meaning(),
             })
             .collect();
+        let mut f5s = f5::connections(cap, conns);
         let streams: Vec<StreamRow> = analysis
             .streams()
             .iter()
@@ -121,6 +141,7 @@ impl AnalyzeReport {
                         .map(|f| (f.name(), s.count(f)))
                         .collect(),
                     initial_rtt_s: s.initial_rtt_ns.map(secs),
+                    f5: f5s.get_mut(s.stream as usize).and_then(Option::take),
                 }
             })
             .collect();
@@ -137,6 +158,19 @@ impl AnalyzeReport {
                 frame_row(cap, conns, row, f)
             })
             .collect();
+        let mut rst_causes: Vec<StreamRstCause> = conns
+            .list
+            .iter()
+            .flat_map(|c| {
+                f5::rst_causes_of(cap, c)
+                    .into_iter()
+                    .map(|(_, cause)| StreamRstCause {
+                        stream: c.stream,
+                        cause,
+                    })
+            })
+            .collect();
+        rst_causes.sort_by_key(|c| c.cause.frame);
         AnalyzeReport {
             schema: SCHEMA,
             file: cap.path.display().to_string(),
@@ -146,6 +180,8 @@ impl AnalyzeReport {
             summary,
             frames,
             streams,
+            rst_causes,
+            f5: f5::capture_info(cap),
         }
     }
 }
@@ -210,6 +246,7 @@ pub fn to_text(r: &AnalyzeReport) -> String {
     );
     if r.frames.is_empty() {
         out.push_str("\nNo TCP expert flags: Wireshark's TCP analysis finds nothing to report.\n");
+        out.push_str(&f5_text(r));
         return out;
     }
     out.push_str("\nFlags (Wireshark's tcp.analysis.*):\n\n");
@@ -239,8 +276,13 @@ pub fn to_text(r: &AnalyzeReport) -> String {
     }
     for s in &r.streams {
         out.push_str(&format!(
-            "\nstream {}  {} -> {}  ({} packets, {} flagged)\n",
-            s.stream, s.src, s.dst, s.packets, s.flagged_frames
+            "\nstream {}  {} -> {}  ({} packets, {} flagged){}\n",
+            s.stream,
+            s.src,
+            s.dst,
+            s.packets,
+            s.flagged_frames,
+            s.f5.as_ref().map_or(String::new(), f5_words)
         ));
         for f in &by_stream[&s.stream] {
             let dir = if f.src == s.src { "->" } else { "<-" };
@@ -257,6 +299,63 @@ pub fn to_text(r: &AnalyzeReport) -> String {
             out.push_str(&line);
             out.push('\n');
         }
+    }
+    out.push_str(&f5_text(r));
+    out
+}
+
+/// `  [F5 /Common/app_vs, client-side leg, s1/tmm1]`
+fn f5_words(c: &F5Conn) -> String {
+    let mut w = vec![c
+        .virtual_server
+        .clone()
+        .unwrap_or_else(|| "no virtual server".into())];
+    match c.role {
+        Some(f5::LegRole::ClientSide) => w.push("client-side leg".into()),
+        Some(f5::LegRole::ServerSide) => w.push("server-side leg".into()),
+        None => {}
+    }
+    if let (Some(s), Some(t)) = (c.slot, c.tmm) {
+        w.push(format!("s{s}/tmm{t}"));
+    }
+    format!("  [F5 {}]", w.join(", "))
+}
+
+/// The F5 capture information and every RST cause, when there are any.
+fn f5_text(r: &AnalyzeReport) -> String {
+    let mut out = String::new();
+    if let Some(c) = &r.f5 {
+        out.push_str(&format!(
+            "\nF5 BIG-IP capture: {} frames with a trailer, virtual servers: {}\n",
+            c.frames_with_trailer,
+            if c.virtual_servers.is_empty() {
+                "none".to_string()
+            } else {
+                c.virtual_servers.join(", ")
+            }
+        ));
+        if let Some(cmd) = &c.command {
+            out.push_str(&format!("  taken with: {cmd}\n"));
+        }
+    }
+    if !r.rst_causes.is_empty() {
+        out.push_str("\nRST causes:\n\n");
+        let rows: Vec<[String; 4]> = r
+            .rst_causes
+            .iter()
+            .map(|c| {
+                [
+                    c.cause.frame.to_string(),
+                    c.stream.to_string(),
+                    c.cause.source_words().to_string(),
+                    c.cause.display.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&crate::flows::table(
+            &["frame", "stream", "from", "cause"],
+            &rows,
+        ));
     }
     out
 }

@@ -11,8 +11,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use twincap_matcher::analyze::Analysis;
 use twincap_matcher::diff::{
-    AlignStats, ClockEstimate, ConnRef, DiffResult, Dir, Event, EventKind, Evidence, FlowPair,
-    Modification, NatChange, Unmatched,
+    AlignStats, ClockEstimate, ConnRef, DiffResult, Dir, Event, EventKind, Evidence, F5Pair,
+    FlowPair, Modification, NatChange, SideRstCause, Unmatched,
 };
 use twincap_parser::Capture;
 
@@ -109,6 +109,12 @@ pub struct FlowOut {
     /// Wireshark display filters for the connection on each side.
     pub filters: Filters,
     pub events: Vec<EventOut>,
+    /// Why the pair's RSTs were sent (F5 trailer or RST payload), per side.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rst_causes: Vec<SideRstCause>,
+    /// The LB connection through an F5 BIG-IP's trailers, and its other leg.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f5: Option<F5Pair>,
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -144,6 +150,10 @@ pub struct EventOut {
     pub lb_filter: Option<String>,
     /// Flags, seq and payload length as the sender sent them.
     pub what: String,
+    /// For a RST: why it was sent, where a frame says so (F5 trailer or
+    /// RST payload), e.g. `BIG-IP: [0x2664c65:2574] No flow found for ACK`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rst_cause: Option<String>,
 }
 
 #[derive(Serialize, Debug)]
@@ -161,6 +171,8 @@ pub struct UnmatchedConn {
     pub reason: &'static str,
     pub filter: String,
     pub events: Vec<EventOut>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rst_causes: Vec<SideRstCause>,
 }
 
 fn file_out(cap: &Capture, connections: usize, first_ns: i64, last_ns: i64) -> FileOut {
@@ -235,6 +247,10 @@ fn event_out(e: &Event, s: &Sides, client_stream: Option<u32>, lb_stream: Option
             )
         })
         .unwrap_or_default();
+    let cause = |cap: &Capture, p: Option<&twincap_parser::TcpPacket>| {
+        let p = p.filter(|p| p.has(twincap_parser::tcp_flags::RST))?;
+        Some(cap.rst_cause(p.frame)?.cause.to_string())
+    };
     EventOut {
         kind: e.kind,
         dir: e.dir,
@@ -253,6 +269,7 @@ fn event_out(e: &Event, s: &Sides, client_stream: Option<u32>, lb_stream: Option
         client_filter: cp.zip(client_stream).map(|(p, st)| packet_filter(st, p)),
         lb_filter: lp.zip(lb_stream).map(|(p, st)| packet_filter(st, p)),
         what,
+        rst_cause: cause(s.lb, lp).or_else(|| cause(s.client, cp)),
     }
 }
 
@@ -314,6 +331,8 @@ fn flow_out(f: &FlowPair, s: &Sides) -> FlowOut {
             lb: frames_filter(f.lb.stream, &lf),
         },
         events,
+        rst_causes: f.rst_causes.clone(),
+        f5: f.f5.clone(),
     }
 }
 
@@ -331,6 +350,7 @@ fn unmatched_out(u: &Unmatched, s: &Sides, client_side: bool) -> UnmatchedConn {
         reason: u.reason,
         filter: stream_filter(u.stream),
         events: u.events.iter().map(|e| event_out(e, s, cs, ls)).collect(),
+        rst_causes: u.rst_causes.clone(),
     }
 }
 
@@ -668,7 +688,10 @@ fn event_rows(events: &[EventOut]) -> String {
                 opt_time(e.client_rel),
                 lbf,
                 opt_time(e.lb_rel),
-                e.what.clone(),
+                match &e.rst_cause {
+                    Some(c) => format!("{} ({c})", e.what),
+                    None => e.what.clone(),
+                },
                 e.lb_filter
                     .clone()
                     .or(e.client_filter.clone())
@@ -677,6 +700,75 @@ fn event_rows(events: &[EventOut]) -> String {
         })
         .collect();
     crate::flows::table(&head, &rows)
+}
+
+/// `  RST cause: lb frame 20 (s2c, F5 trailer): BIG-IP: [0x2664c65:2574] ...`
+fn cause_lines(causes: &[SideRstCause]) -> String {
+    causes
+        .iter()
+        .map(|c| {
+            format!(
+                "  RST cause: {} frame {} ({}, {}): {}\n",
+                c.side,
+                c.cause.frame,
+                c.dir.word(),
+                c.cause.source_words(),
+                c.cause.display
+            )
+        })
+        .collect()
+}
+
+/// The F5 view of a pair: virtual server, TMM, and the other leg's bytes.
+fn f5_words(f: &F5Pair) -> String {
+    let l = &f.leg;
+    let mut out = format!(
+        "  F5: {}{}{}; lb stream bytes {}/{}\n",
+        l.virtual_server.as_deref().unwrap_or("no virtual server"),
+        match l.role {
+            Some(twincap_matcher::f5::LegRole::ClientSide) => ", client-side leg",
+            Some(twincap_matcher::f5::LegRole::ServerSide) => ", server-side leg",
+            None => "",
+        },
+        match (l.slot, l.tmm) {
+            (Some(s), Some(t)) =>
+                format!(", s{s}/tmm{t}{}", if l.tmm_moved { " (moved)" } else { "" }),
+            _ => String::new(),
+        },
+        f.c2s_bytes,
+        f.s2c_bytes
+    );
+    for p in &f.peer_leg_streams {
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{:+.3} ms", s * 1e3));
+        out.push_str(&format!(
+            "  F5 other leg: lb stream {} ({} -> {})",
+            p.conn.stream, p.conn.src, p.conn.dst
+        ));
+        if let Some(b) = &p.bytes {
+            out.push_str(&format!(
+                ": request {} B -> {} B (first byte {}, last {}), response {} B -> {} B (first byte {}, last {})",
+                b.client_leg_c2s_bytes,
+                b.server_leg_c2s_bytes,
+                ms(b.c2s_first_byte_delay_s),
+                ms(b.c2s_last_byte_delay_s),
+                b.server_leg_s2c_bytes,
+                b.client_leg_s2c_bytes,
+                ms(b.s2c_first_byte_delay_s),
+                ms(b.s2c_last_byte_delay_s),
+            ));
+        }
+        out.push('\n');
+        out.push_str(&cause_lines(&p.rst_causes));
+    }
+    if f.peer_leg_streams.is_empty() {
+        for p in &l.peers {
+            out.push_str(&format!(
+                "  F5 other leg (not in the capture): {} -> {}\n",
+                p.local, p.remote
+            ));
+        }
+    }
+    out
 }
 
 fn indent(s: &str, by: &str) -> String {
@@ -820,11 +912,26 @@ pub fn to_text(r: &DiffReport, st: Style) -> String {
         if !nat.is_empty() {
             out.push_str(&format!("  {nat}\n"));
         }
+        if let Some(f5) = &fl.f5 {
+            out.push_str(&f5_words(f5));
+        }
+        out.push_str(&cause_lines(&fl.rst_causes));
         out.push_str(&indent(&table_text(t, st), "  "));
         out.push_str(&format!(
             "  client: {}\n  lb:     {}\n",
             fl.filters.client, fl.filters.lb
         ));
+    }
+    // Resets with a stated cause on connections without problems.
+    for fl in &r.flows {
+        if fl.rst_causes.is_empty() || r.tables.iter().any(|t| r.flows[t.flow].client == fl.client) {
+            continue;
+        }
+        out.push_str(&format!("\n{}\n", flow_title(fl)));
+        if let Some(f5) = &fl.f5 {
+            out.push_str(&f5_words(f5));
+        }
+        out.push_str(&cause_lines(&fl.rst_causes));
     }
     let with_events: Vec<&UnmatchedConn> = r.unmatched.client.iter().collect();
     if !with_events.is_empty() {
@@ -834,6 +941,7 @@ pub fn to_text(r: &DiffReport, st: Style) -> String {
                 "\nclient stream {} ({} -> {}): {}\n",
                 u.stream, u.src, u.dst, u.reason
             ));
+            out.push_str(&cause_lines(&u.rst_causes));
             out.push_str(&indent(&event_rows(&u.events), "  "));
         }
     }

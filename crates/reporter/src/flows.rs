@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 use twincap_matcher::analyze::{Analysis, Flag};
+use twincap_matcher::f5::{self, F5Capture, F5Conn, RstCauseRef};
 use twincap_parser::{endpoint, tcp_flags, Capture, Connection, Connections, Direction};
 
 pub const SCHEMA: &str = "twincap.flows/1";
@@ -18,6 +19,9 @@ pub struct FlowsReport {
     pub frames: u32,
     pub tcp_frames: u32,
     pub flows: Vec<FlowRow>,
+    /// The capture as an F5 BIG-IP wrote it (only for such captures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f5: Option<F5Capture>,
 }
 
 /// How a connection ended, as far as the capture shows.
@@ -75,17 +79,39 @@ pub struct FlowRow {
     pub handshake: bool,
     pub syn_seen: bool,
     pub end: Ending,
+    /// Why its RSTs were sent, where a frame says so (F5 trailer or RST
+    /// payload).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rst_causes: Vec<RstCauseRef>,
+    /// What F5 BIG-IP trailers say about it (only with trailers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f5: Option<F5Conn>,
 }
 
 impl FlowsReport {
     /// One row per connection; retransmission counts come from `analysis`.
     pub fn build(cap: &Capture, conns: &Connections, analysis: &Analysis) -> FlowsReport {
+        let mut f5s = f5::connections(cap, conns);
+        let flows = conns
+            .list
+            .iter()
+            .map(|c| {
+                let mut r = row(cap, c, analysis);
+                r.rst_causes = f5::rst_causes_of(cap, c)
+                    .into_iter()
+                    .map(|(_, c)| c)
+                    .collect();
+                r.f5 = f5s.get_mut(c.stream as usize).and_then(Option::take);
+                r
+            })
+            .collect();
         FlowsReport {
             schema: SCHEMA,
             file: cap.path.display().to_string(),
             frames: cap.frames(),
             tcp_frames: cap.packets.len() as u32,
-            flows: conns.list.iter().map(|c| row(cap, c, analysis)).collect(),
+            flows,
+            f5: f5::capture_info(cap),
         }
     }
 }
@@ -148,6 +174,8 @@ fn row(cap: &Capture, c: &Connection, analysis: &Analysis) -> FlowRow {
         handshake: syn && synack && ack_after_synack,
         syn_seen: syn,
         end,
+        rst_causes: Vec::new(),
+        f5: None,
     }
 }
 
@@ -211,6 +239,101 @@ pub fn to_text(r: &FlowsReport) -> String {
         "end",
     ];
     out.push_str(&table(&head, &rows));
+    out.push_str(&f5_text(r));
+    out
+}
+
+/// The F5 BIG-IP section and the reset causes, when there are any.
+fn f5_text(r: &FlowsReport) -> String {
+    let mut out = String::new();
+    if let Some(c) = &r.f5 {
+        out.push_str(&format!(
+            "\nF5 BIG-IP capture: {} frames with a trailer",
+            c.frames_with_trailer
+        ));
+        for (k, v) in [
+            ("host", &c.hostname),
+            ("version", &c.version),
+            ("command", &c.command),
+        ] {
+            if let Some(v) = v {
+                out.push_str(&format!("; {k} {v}"));
+            }
+        }
+        out.push('\n');
+        let rows: Vec<[String; 7]> = r
+            .flows
+            .iter()
+            .filter_map(|f| Some((f, f.f5.as_ref()?)))
+            .map(|(f, x)| {
+                let peer = if !x.peer_legs.is_empty() {
+                    let s: Vec<String> = x
+                        .peer_legs
+                        .iter()
+                        .map(|l| format!("stream {}", l.stream))
+                        .collect();
+                    s.join(", ")
+                } else {
+                    // High noise names them; the first, and how many more.
+                    match x.peers.first() {
+                        Some(p) if x.peers.len() > 1 => {
+                            format!("{} -> {} (+{})", p.local, p.remote, x.peers.len() - 1)
+                        }
+                        Some(p) => format!("{} -> {}", p.local, p.remote),
+                        None => String::new(),
+                    }
+                };
+                [
+                    f.stream.to_string(),
+                    x.virtual_server.clone().unwrap_or_else(|| "-".into()),
+                    match x.role {
+                        Some(f5::LegRole::ClientSide) => "client-side",
+                        Some(f5::LegRole::ServerSide) => "server-side",
+                        None => "-",
+                    }
+                    .to_string(),
+                    match (x.slot, x.tmm) {
+                        (Some(s), Some(t)) => {
+                            format!("s{s}/tmm{t}{}", if x.tmm_moved { "+" } else { "" })
+                        }
+                        _ => "-".into(),
+                    },
+                    format!("{}/{}", x.frames_in, x.frames_out),
+                    peer,
+                    f.rst_causes
+                        .first()
+                        .map_or(String::new(), |c| c.display.clone()),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&table(
+            &[
+                "stream",
+                "virtual server",
+                "leg",
+                "tmm",
+                "frames in/out",
+                "other leg",
+                "RST cause",
+            ],
+            &rows,
+        ));
+        return out;
+    }
+    let rows: Vec<[String; 3]> = r
+        .flows
+        .iter()
+        .flat_map(|f| {
+            f.rst_causes
+                .iter()
+                .map(move |c| [f.stream.to_string(), c.frame.to_string(), c.display.clone()])
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str("\nRST causes:\n\n");
+        out.push_str(&table(&["stream", "frame", "cause"], &rows));
+    }
     out
 }
 

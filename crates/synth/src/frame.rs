@@ -47,6 +47,13 @@ fn fold(mut acc: u32) -> u16 {
 impl Segment {
     /// The whole Ethernet frame.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_payload(out, None)
+    }
+
+    /// The whole Ethernet frame, with `payload` as the TCP payload (its
+    /// length overrides `len`) instead of bytes made from `payload_seed`.
+    pub fn encode_payload(&self, out: &mut Vec<u8>, payload: Option<&[u8]>) {
+        let len = payload.map_or(self.len as usize, <[u8]>::len);
         out.clear();
         out.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
         let mut opts: Vec<u8> = Vec::new();
@@ -70,7 +77,7 @@ impl Segment {
             opts.push(0);
         }
         let tcp_len = 20 + opts.len();
-        let total = 20 + tcp_len + self.len as usize;
+        let total = 20 + tcp_len + len;
         let ip_at = out.len();
         out.extend_from_slice(&[0x45, 0]);
         out.extend_from_slice(&(total as u16).to_be_bytes());
@@ -90,18 +97,23 @@ impl Segment {
         out.extend_from_slice(&502u16.to_be_bytes());
         out.extend_from_slice(&[0, 0, 0, 0]);
         out.extend_from_slice(&opts);
-        let mut x = self.payload_seed | 1;
-        for _ in 0..self.len {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            out.push(x as u8);
+        match payload {
+            Some(bytes) => out.extend_from_slice(bytes),
+            None => {
+                let mut x = self.payload_seed | 1;
+                for _ in 0..self.len {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    out.push(x as u8);
+                }
+            }
         }
         let mut pseudo = [0u8; 12];
         pseudo[..4].copy_from_slice(&self.src);
         pseudo[4..8].copy_from_slice(&self.dst);
         pseudo[9] = 6;
-        pseudo[10..12].copy_from_slice(&((tcp_len + self.len as usize) as u16).to_be_bytes());
+        pseudo[10..12].copy_from_slice(&((tcp_len + len) as u16).to_be_bytes());
         let c = fold(sum16(&out[tcp_at..], sum16(&pseudo, 0)));
         out[tcp_at + 16..tcp_at + 18].copy_from_slice(&c.to_be_bytes());
     }
@@ -135,16 +147,24 @@ impl PcapWriter {
 
     /// Write one frame; returns its 1-based frame number.
     pub fn write(&mut self, ts_ns: i64, seg: &Segment) -> io::Result<u32> {
-        seg.encode(&mut self.buf);
+        let mut buf = std::mem::take(&mut self.buf);
+        seg.encode(&mut buf);
+        let frame = self.write_raw(ts_ns, &buf);
+        self.buf = buf;
+        frame
+    }
+
+    /// Write one frame given as bytes; returns its 1-based frame number.
+    pub fn write_raw(&mut self, ts_ns: i64, frame: &[u8]) -> io::Result<u32> {
         let sec = ts_ns.div_euclid(1_000_000_000) as u32;
         let ns = ts_ns.rem_euclid(1_000_000_000) as u32;
         let frac = if self.nano { ns } else { ns / 1000 };
-        let n = self.buf.len() as u32;
+        let n = frame.len() as u32;
         self.out.write_all(&sec.to_le_bytes())?;
         self.out.write_all(&frac.to_le_bytes())?;
         self.out.write_all(&n.to_le_bytes())?;
         self.out.write_all(&n.to_le_bytes())?;
-        self.out.write_all(&self.buf)?;
+        self.out.write_all(frame)?;
         self.frames += 1;
         Ok(self.frames)
     }

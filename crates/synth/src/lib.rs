@@ -17,6 +17,7 @@
 //! that crosses as two segments; two client segments that the LB's capture
 //! shows GRO-merged into one), and the LB clock's offset and drift.
 
+pub mod f5;
 pub mod frame;
 pub mod rng;
 

@@ -5,12 +5,19 @@
 //! --nat-pool [16] --ipid keep|random|zero --seq-shift --mss-clamp N
 //! --resegment [0] --clock-offset [0] --drift-ppm [0] --payload-min [40]
 //! --payload-max [600] --nano --no-truth
+//!
+//! `twincap-synth f5 OUT_DIR [--connections N]`: a client capture and an F5
+//! BIG-IP capture with trailers of the same full-proxy traffic
+//! (`twincap_synth::f5`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use twincap_synth::{generate, Config, IpIdMode};
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("f5") {
+        return f5_main(std::env::args().skip(2));
+    }
     let mut args = std::env::args().skip(1);
     let mut cfg = Config::default();
     let mut out: Option<PathBuf> = None;
@@ -75,6 +82,41 @@ fn main() -> ExitCode {
                 s.lb_frames,
                 s.flows,
                 s.events
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("{}: {e}", out.display())),
+    }
+}
+
+/// `twincap-synth f5 OUT_DIR [--connections N]`.
+fn f5_main(mut args: impl Iterator<Item = String>) -> ExitCode {
+    let fail = |m: String| {
+        eprintln!("twincap-synth f5: error: {m}");
+        ExitCode::from(2)
+    };
+    let (mut out, mut connections) = (None, 2u32);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--connections" => match args.next().map(|v| v.parse()) {
+                Some(Ok(n)) => connections = n,
+                _ => return fail("--connections needs a number".into()),
+            },
+            s if s.starts_with("--") => return fail(format!("unknown option {s}")),
+            s => out = Some(PathBuf::from(s)),
+        }
+    }
+    let Some(out) = out else {
+        return fail("usage: twincap-synth f5 OUT_DIR [--connections N]".into());
+    };
+    match twincap_synth::f5::generate(connections, &out) {
+        Ok(s) => {
+            eprintln!(
+                "twincap-synth f5: {}: client {} frames, lb {} frames, {} connections",
+                out.display(),
+                s.client_frames,
+                s.lb_frames,
+                s.connections
             );
             ExitCode::SUCCESS
         }

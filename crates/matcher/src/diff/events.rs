@@ -204,6 +204,8 @@ pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes
         c2s: stats[0],
         s2c: stats[1],
         events,
+        rst_causes: Vec::new(),
+        f5: None,
     }
 }
 
@@ -435,6 +437,7 @@ pub fn judge_unmatched_client(ctx: &Context, stream: u32) -> Unmatched {
             "outside the LB capture's time window"
         },
         events,
+        rst_causes: Vec::new(),
     }
 }
 
@@ -457,5 +460,6 @@ pub fn judge_unmatched_lb(ctx: &Context, stream: u32) -> Unmatched {
             "outside the client capture's time window"
         },
         events: Vec::new(),
+        rst_causes: Vec::new(),
     }
 }

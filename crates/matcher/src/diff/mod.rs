@@ -11,12 +11,15 @@
 //!    The pairing is then redone with times that must agree.
 //! 4. [`align`] again, now with the clock: every packet of every pair, per
 //!    direction; [`events`] names what the path did.
+//! 5. [`f5`]: the reset causes of each pair's RSTs, and with an F5 BIG-IP's
+//!    trailers in the LB capture, its view of the pair and its other leg.
 //!
 //! The result ([`types::DiffResult`]) is plain data for the reporter.
 
 pub mod align;
 pub mod clock;
 pub mod events;
+pub mod f5;
 pub mod frames;
 pub mod pairing;
 pub mod side;
@@ -258,7 +261,7 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
         .filter(|&s| !lb_paired[s as usize])
         .map(|s| events::judge_unmatched_lb(&ctx, s))
         .collect();
-    DiffResult {
+    let mut res = DiffResult {
         clock,
         client_window,
         lb_window,
@@ -266,5 +269,7 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
         unmatched_client,
         unmatched_lb,
         typical_delay_ns: typical,
-    }
+    };
+    f5::annotate(&mut res, &ctx.client, &ctx.lb);
+    res
 }

@@ -269,6 +269,59 @@ pub struct FlowPair {
     pub c2s: AlignStats,
     pub s2c: AlignStats,
     pub events: Vec<Event>,
+    /// Why the pair's RSTs were sent, where a frame says so (F5 trailer or
+    /// RST payload), on both sides, in time order per side.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rst_causes: Vec<SideRstCause>,
+    /// The LB connection as an F5 BIG-IP's trailers show it, and the
+    /// BIG-IP's other leg(s) of the same full-proxy connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f5: Option<F5Pair>,
+}
+
+/// A reset cause in one of the two captures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SideRstCause {
+    /// `client` or `lb`: the capture the frame is in.
+    pub side: &'static str,
+    /// The connection (`tcp.stream`) in that capture.
+    pub stream: u32,
+    /// Which way the RST went: `c2s` from the connection's initiator.
+    pub dir: Dir,
+    #[serde(flatten)]
+    pub cause: crate::f5::RstCauseRef,
+}
+
+/// A paired connection seen through an F5 BIG-IP's trailers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct F5Pair {
+    /// The LB connection: virtual server, leg, slot/TMM, flow IDs, the
+    /// peer connections high noise names (`peer_legs` there: streams only).
+    #[serde(flatten)]
+    pub leg: crate::f5::F5Conn,
+    /// Bytes delivered on the LB connection each way.
+    pub c2s_bytes: u64,
+    pub s2c_bytes: u64,
+    /// The BIG-IP's other leg(s) in the LB capture, compared as byte streams.
+    pub peer_leg_streams: Vec<F5PeerLeg>,
+}
+
+/// The BIG-IP's other leg of a paired connection.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct F5PeerLeg {
+    /// The connection in the LB capture (initiator first).
+    pub conn: ConnRef,
+    pub joined_by: Vec<crate::f5::JoinedBy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::f5::LegRole>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virtual_server: Option<String>,
+    /// Both legs as byte streams (when one is the client-side leg and the
+    /// other the server-side leg).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<crate::f5::LegComparison>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rst_causes: Vec<SideRstCause>,
 }
 
 /// A connection seen on one side only.
@@ -281,6 +334,9 @@ pub struct Unmatched {
     /// Why it has no twin, in words.
     pub reason: &'static str,
     pub events: Vec<Event>,
+    /// Why its RSTs were sent, where a frame says so.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rst_causes: Vec<SideRstCause>,
 }
 
 /// Time span of a capture's TCP packets, on its own clock.
