@@ -340,7 +340,9 @@ fn diff_shows_the_bigips_rst_cause_and_the_server_side_leg() {
         text.contains("F5: /Common/app_vs, client-side leg"),
         "{text}"
     );
-    assert!(text.contains("[RST, ACK]"), "{text}");
+    // Every cause of pairs 1 and 2, the one without problems included.
+    assert_eq!(text.matches(&format!("): {CAUSE}")).count(), 5, "{text}");
+    assert!(text.contains("F5 other leg: lb stream 3"), "{text}");
 }
 
 /// A capture without trailers or reset causes gains no field.

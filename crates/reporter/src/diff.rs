@@ -924,7 +924,8 @@ pub fn to_text(r: &DiffReport, st: Style) -> String {
     }
     // Resets with a stated cause on connections without problems.
     for fl in &r.flows {
-        if fl.rst_causes.is_empty() || r.tables.iter().any(|t| r.flows[t.flow].client == fl.client) {
+        if fl.rst_causes.is_empty() || r.tables.iter().any(|t| r.flows[t.flow].client == fl.client)
+        {
             continue;
         }
         out.push_str(&format!("\n{}\n", flow_title(fl)));
@@ -1065,6 +1066,12 @@ pub fn to_md(r: &DiffReport) -> String {
         let nat = nat_words(&fl.nat);
         if !nat.is_empty() {
             out.push_str(&format!("{nat}\n\n"));
+        }
+        if let Some(f5) = &fl.f5 {
+            out.push_str(&format!("{}\n", f5_words(f5).trim()));
+        }
+        if !fl.rst_causes.is_empty() {
+            out.push_str(&format!("{}\n\n", cause_lines(&fl.rst_causes).trim()));
         }
         let mut head = TABLE_HEAD;
         head[0] = "client time";
