@@ -245,6 +245,17 @@ pub fn connections(cap: &Capture, conns: &Connections) -> Vec<Option<F5Conn>> {
                 }
             }
             info.peer_legs = group_legs(legs);
+            // Flow IDs are the stronger tie: where they join a leg, a leg
+            // joined by addresses alone is an earlier or later connection on
+            // the same SNAT address and port.
+            if info
+                .peer_legs
+                .iter()
+                .any(|l| l.joined_by.contains(&JoinedBy::FlowId))
+            {
+                info.peer_legs
+                    .retain(|l| l.joined_by.contains(&JoinedBy::FlowId));
+            }
             Some(info)
         })
         .collect();
