@@ -182,8 +182,9 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         Format::Md => report::to_md(&rep),
         Format::Yaml => report::to_yaml(&rep),
         Format::Html => {
-            let views = conns::views(&client_side, &lb_side, &result, false);
-            html::to_html(&rep, &views, &html::findings(&rep), &client, &lb)
+            let (views, rest) =
+                conns::worst_views(&client_side, &lb_side, &result, html::MAX_DIAGRAMS);
+            html::to_html(&rep, &views, &rest, &html::findings(&rep), &client, &lb)
         }
         Format::Json => unreachable!("handled above"),
     };

@@ -12,6 +12,7 @@ use support::{diff_out, lab, tool_present};
 use twincap_matcher::analyze::analyze;
 use twincap_matcher::diff::frames::FramePair;
 use twincap_matcher::diff::{self, DiffOptions, Side};
+use twincap_parser::{conn, read_capture, Capture, Connections};
 use twincap_reporter::rows::Captures;
 use twincap_reporter::{conns, diff as report, html};
 
@@ -25,6 +26,14 @@ fn chromium() -> Option<PathBuf> {
         .map(PathBuf::from)
         .find(|p| p.exists());
     tool_present("chromium", found.is_some()).then(|| found.unwrap())
+}
+
+/// Both captures of a dataset, read and split into connections.
+fn open(dir: &Path) -> (Capture, Connections, Capture, Connections) {
+    let cap = |s: &str| read_capture(&dir.join(s), &Default::default()).unwrap();
+    let (client, lb) = (cap("client.pcap"), cap("lb.pcap"));
+    let (cc, lc) = (conn::split(&client), conn::split(&lb));
+    (client, cc, lb, lc)
 }
 
 /// Headless Chromium on `page` with `args`, in a fresh profile.
@@ -221,12 +230,7 @@ fn html_report_loads_cleanly_in_chromium_and_shows_the_ladders() {
 
     // The docs' picture: the legend and one connection with a loss, a
     // reordering and a duplicate, drawn by the same writer.
-    let cap = |s: &str| twincap_parser::read_capture(&dir.join(s), &Default::default()).unwrap();
-    let (client, lb) = (cap("client.pcap"), cap("lb.pcap"));
-    let (cc, lc) = (
-        twincap_parser::conn::split(&client),
-        twincap_parser::conn::split(&lb),
-    );
+    let (client, cc, lb, lc) = open(&dir);
     let (cs, ls) = (Side::new(&client, &cc), Side::new(&lb, &lc));
     let res = diff::diff(cs, ls, &DiffOptions::default());
     let views = conns::views(&cs, &ls, &res, false);
@@ -266,6 +270,7 @@ fn html_report_loads_cleanly_in_chromium_and_shows_the_ladders() {
     let one = html::to_html(
         &rep,
         std::slice::from_ref(&best),
+        &[],
         &html::findings(&rep),
         &client,
         &lb,
@@ -279,4 +284,25 @@ fn html_report_loads_cleanly_in_chromium_and_shows_the_ladders() {
         std::fs::copy(&png, workspace().join("docs/ladder.png")).unwrap();
     }
     std::fs::remove_dir_all(&tmp).ok();
+}
+
+/// A page draws the connections with the most events and lists the others:
+/// rows are worked out for the drawn ones only.
+#[test]
+fn page_draws_the_worst_connections_and_lists_the_rest() {
+    let dir = lab("probe-loss-dup-reorder-s11");
+    let (client, cc, lb, lc) = open(&dir);
+    let (cs, ls) = (Side::new(&client, &cc), Side::new(&lb, &lc));
+    let res = diff::diff(cs, ls, &DiffOptions::default());
+    let all = conns::views(&cs, &ls, &res, false);
+    let (shown, rest) = conns::worst_views(&cs, &ls, &res, 5);
+    assert_eq!((shown.len(), shown.len() + rest.len()), (5, all.len()));
+    let events = |v: &conns::ConnView| v.rows.iter().filter(|r| r.event.is_some()).count();
+    let least_shown = shown.iter().map(events).min().unwrap();
+    assert!(rest.iter().all(|(_, n)| *n <= least_shown), "{rest:?}");
+    // The drawn ones are the same as in the full list, rows and all.
+    for v in &shown {
+        let same = all.iter().find(|a| a.title == v.title).unwrap();
+        assert_eq!(same.rows, v.rows);
+    }
 }

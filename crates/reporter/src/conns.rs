@@ -34,47 +34,120 @@ fn unmatched_has_problem(u: &Unmatched) -> bool {
         .any(|e| matches!(e.kind, EventKind::Lost | EventKind::Injected))
 }
 
-/// The problem connections of a diff (every connection with `all`): pairs
-/// first, then client-side and LB-side connections with no twin, each in
-/// stream order.
-pub fn views(client: &Side, lb: &Side, res: &DiffResult, all: bool) -> Vec<ConnView> {
-    let mut out = Vec::new();
-    for f in res.flows.iter().filter(|f| all || flow_has_problem(f)) {
-        out.push(ConnView {
-            title: format!(
+/// A connection to show, before its rows are worked out.
+#[derive(Clone, Copy)]
+enum Pick<'a> {
+    Pair(&'a FlowPair),
+    /// A connection with no twin, and whether it is on the LB side.
+    OneSided(&'a Unmatched, bool),
+}
+
+impl Pick<'_> {
+    /// Events other than `modified` (what makes a connection a problem).
+    fn problems(&self) -> usize {
+        let events = match self {
+            Pick::Pair(f) => &f.events,
+            Pick::OneSided(u, _) => &u.events,
+        };
+        events
+            .iter()
+            .filter(|e| !matches!(e.kind, EventKind::Modified | EventKind::OutsideWindow))
+            .count()
+    }
+
+    fn title(&self) -> String {
+        match self {
+            Pick::Pair(f) => format!(
                 "client stream {} = LB stream {}: {} -> {} (LB side {} -> {})",
                 f.client.stream, f.lb.stream, f.client.src, f.client.dst, f.lb.src, f.lb.dst
             ),
-            client_stream: Some(f.client.stream),
-            lb_stream: Some(f.lb.stream),
-            rows: frame_pairs(client, lb, res, f),
-        });
+            Pick::OneSided(u, lb_side) => {
+                let name = if *lb_side { "LB" } else { "client" };
+                format!(
+                    "{name} stream {} ({name} side only: {}): {} -> {}",
+                    u.stream, u.reason, u.src, u.dst
+                )
+            }
+        }
     }
-    for (u, lb_side) in res
+
+    fn view(&self, client: &Side, lb: &Side, res: &DiffResult) -> ConnView {
+        let title = self.title();
+        match *self {
+            Pick::Pair(f) => ConnView {
+                title,
+                client_stream: Some(f.client.stream),
+                lb_stream: Some(f.lb.stream),
+                rows: frame_pairs(client, lb, res, f),
+            },
+            Pick::OneSided(u, lb_side) => ConnView {
+                title,
+                client_stream: (!lb_side).then_some(u.stream),
+                lb_stream: lb_side.then_some(u.stream),
+                rows: one_sided_rows(
+                    if lb_side { lb } else { client },
+                    u.stream,
+                    &u.events,
+                    lb_side,
+                    res,
+                ),
+            },
+        }
+    }
+}
+
+/// The problem connections of a diff (every connection with `all`): pairs
+/// first, then client-side and LB-side connections with no twin, each in
+/// stream order.
+fn picks(res: &DiffResult, all: bool) -> Vec<Pick<'_>> {
+    let pairs = res
+        .flows
+        .iter()
+        .filter(|f| all || flow_has_problem(f))
+        .map(Pick::Pair);
+    let one_sided = res
         .unmatched_client
         .iter()
         .map(|u| (u, false))
         .chain(res.unmatched_lb.iter().map(|u| (u, true)))
-    {
-        if !(all || unmatched_has_problem(u)) {
-            continue;
-        }
-        let (side, name) = if lb_side {
-            (lb, "LB")
-        } else {
-            (client, "client")
-        };
-        out.push(ConnView {
-            title: format!(
-                "{name} stream {} ({name} side only: {}): {} -> {}",
-                u.stream, u.reason, u.src, u.dst
-            ),
-            client_stream: (!lb_side).then_some(u.stream),
-            lb_stream: lb_side.then_some(u.stream),
-            rows: one_sided_rows(side, u.stream, &u.events, lb_side, res),
-        });
-    }
-    out
+        .filter(|(u, _)| all || unmatched_has_problem(u))
+        .map(|(u, lb_side)| Pick::OneSided(u, lb_side));
+    pairs.chain(one_sided).collect()
+}
+
+/// The problem connections of a diff (every connection with `all`), with
+/// their rows: pairs first, then client-side and LB-side connections with
+/// no twin, each in stream order.
+pub fn views(client: &Side, lb: &Side, res: &DiffResult, all: bool) -> Vec<ConnView> {
+    picks(res, all)
+        .iter()
+        .map(|p| p.view(client, lb, res))
+        .collect()
+}
+
+/// The `max` problem connections with the most events, with their rows (in
+/// the order of [`views`]), and the titles of the other problem connections
+/// with their event counts: rows are worked out for the shown ones only.
+pub fn worst_views(
+    client: &Side,
+    lb: &Side,
+    res: &DiffResult,
+    max: usize,
+) -> (Vec<ConnView>, Vec<(String, usize)>) {
+    let picks = picks(res, false);
+    let mut order: Vec<usize> = (0..picks.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(picks[i].problems()), i));
+    let mut shown: Vec<usize> = order.iter().take(max).copied().collect();
+    shown.sort_unstable();
+    let views = shown
+        .iter()
+        .map(|&i| picks[i].view(client, lb, res))
+        .collect();
+    let rest = order[max.min(order.len())..]
+        .iter()
+        .map(|&i| (picks[i].title(), picks[i].problems()))
+        .collect();
+    (views, rest)
 }
 
 /// The rows of a connection seen on one side only: its packets, each with

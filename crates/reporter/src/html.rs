@@ -24,6 +24,10 @@ use twincap_parser::Capture;
 /// Packets drawn per diagram, at most.
 pub const MAX_ARROWS: usize = 400;
 
+/// Connections drawn per page, at most (those with the most events); the
+/// others are listed.
+pub const MAX_DIAGRAMS: usize = 40;
+
 /// Rows shown before a connection's first event when it is cut.
 const CONTEXT_BEFORE: usize = 20;
 
@@ -109,12 +113,13 @@ svg .tag{font-size:10px;font-weight:700}
 pub fn to_html(
     rep: &DiffReport,
     views: &[ConnView],
+    not_drawn: &[(String, usize)],
     findings: &[Finding],
     client: &Capture,
     lb: &Capture,
 ) -> String {
     let mut o = String::new();
-    let problems = views.len();
+    let problems = views.len() + not_drawn.len();
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -158,6 +163,22 @@ pub fn to_html(
     for (i, v) in views.iter().enumerate() {
         let _ = writeln!(o, "<h3 id=\"conn-{}\">{}</h3>", i + 1, esc(&v.title));
         ladder(&mut o, v, client, lb);
+    }
+    if !not_drawn.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h3>{} more problem connections, not drawn</h3><p class=\"muted\">The page draws the {} with the most events; the pcapng export (<code>--export</code>) has every one.</p><table><tr><th>connection</th><th>events</th></tr>",
+            not_drawn.len(),
+            views.len()
+        );
+        for (title, n) in not_drawn {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td class=\"num\">{n}</td></tr>",
+                esc(title)
+            );
+        }
+        o.push_str("</table>\n");
     }
     o.push_str("</body></html>\n");
     o
