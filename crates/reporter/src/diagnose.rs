@@ -740,7 +740,9 @@ fn reset_answered_by_reset(inp: &Inputs, out: &mut Vec<Diagnosis>) {
         let mut at_lb: Vec<&Row> = rows.iter().filter(|r| r.lb.is_some()).collect();
         at_lb.sort_by_key(|r| lbp(r.lb.unwrap()).frame);
         let first_rst = at_lb.iter().position(|r| {
-            r.dir == Dir::S2c && r.event.is_none() && lbp(r.lb.unwrap()).has(tcp_flags::RST)
+            r.dir == Dir::S2c
+                && r.event != Some(EventKind::Duplicated)
+                && lbp(r.lb.unwrap()).has(tcp_flags::RST)
         });
         let Some(k) = first_rst else { continue };
         let r1 = at_lb[k];
@@ -750,7 +752,10 @@ fn reset_answered_by_reset(inp: &Inputs, out: &mut Vec<Diagnosis>) {
         for r in &at_lb[k + 1..] {
             match r.dir {
                 Dir::C2s if r.event != Some(EventKind::Duplicated) => pending = Some(r),
-                Dir::S2c if lbp(r.lb.unwrap()).has(tcp_flags::RST) && r.event.is_none() => {
+                Dir::S2c
+                    if lbp(r.lb.unwrap()).has(tcp_flags::RST)
+                        && r.event != Some(EventKind::Duplicated) =>
+                {
                     if let Some(late) = pending.take() {
                         answers.push((late, r));
                     }
@@ -781,14 +786,14 @@ fn reset_answered_by_reset(inp: &Inputs, out: &mut Vec<Diagnosis>) {
             ),
             (Some(s), rc) => {
                 let before = match rc {
-                    Some(rc) => format!("{} before the reset reached it", ms(rc - s.ts_ns)),
-                    None => "and the reset never reached it (lost in between)".to_string(),
+                    Some(rc) => format!("{} before the reset reached the client", ms(rc - s.ts_ns)),
+                    None => "while the reset, lost in between, never reached the client".to_string(),
                 };
                 let arrival = inp.result.clock.to_client(pl.ts_ns);
                 let rst_sent = inp.result.clock.to_client(p1.ts_ns);
                 if late.event == Some(EventKind::Reordered) {
                     format!(
-                        "the path reordered it: the client sent it (client frame {}) {before}, and it reached the LB {} after the reset",
+                        "the path reordered it: the client sent it (client frame {}) {before}, and it arrived at the LB {} after the reset",
                         s.frame,
                         ms(arrival - rst_sent)
                     )
@@ -1037,16 +1042,17 @@ fn middle_changed(inp: &Inputs, out: &mut Vec<Diagnosis>) {
 /// read, not the network. One finding per slow end (client or server),
 /// from both captures' flags.
 fn slow_reader(inp: &Inputs, out: &mut Vec<Diagnosis>) {
-    // [client end, server end] -> (zero windows, window full, probes, frames per side, streams)
+    /// One end's flags, per capture (client capture first).
     #[derive(Default)]
     struct Slow {
-        zero: usize,
-        full: usize,
-        probes: usize,
+        zero: [usize; 2],
+        full: [usize; 2],
+        probes: [usize; 2],
         frames: [Vec<u32>; 2],
-        conns: std::collections::BTreeSet<(bool, u32)>,
-        host: String,
+        conns: [std::collections::BTreeSet<u32>; 2],
+        host: [String; 2],
     }
+    // [client end, server end]
     let mut slow: [Slow; 2] = Default::default();
     for (lb, an) in [(false, inp.client_analysis), (true, inp.lb_analysis)] {
         let (cap, conns) = if lb {
@@ -1054,6 +1060,7 @@ fn slow_reader(inp: &Inputs, out: &mut Vec<Diagnosis>) {
         } else {
             (inp.caps.client, inp.caps.client_conns)
         };
+        let side = lb as usize;
         for fl in an.flagged() {
             let (z, w, pr) = (
                 fl.flags.contains(Flag::ZeroWindow),
@@ -1072,55 +1079,52 @@ fn slow_reader(inp: &Inputs, out: &mut Vec<Diagnosis>) {
             // probe are about the receiver's.
             let slow_is_initiator = if z { from_initiator } else { !from_initiator };
             let s = &mut slow[!slow_is_initiator as usize];
-            s.zero += z as usize;
-            s.full += w as usize;
-            s.probes += pr as usize;
-            s.frames[lb as usize].push(fl.frame);
-            s.conns.insert((lb, fl.stream));
-            if s.host.is_empty() || !lb {
-                let (addr, _) = if slow_is_initiator { conn.a } else { conn.b };
-                s.host = cap.addr(addr).to_string();
-            }
+            s.zero[side] += z as usize;
+            s.full[side] += w as usize;
+            s.probes[side] += pr as usize;
+            s.frames[side].push(fl.frame);
+            s.conns[side].insert(fl.stream);
+            let (addr, _) = if slow_is_initiator { conn.a } else { conn.b };
+            s.host[side] = cap.addr(addr).to_string();
         }
     }
     for (k, s) in slow.into_iter().enumerate() {
-        if s.zero + s.full + s.probes == 0 {
+        // Counted in the capture next to that end (where it sent and
+        // received them), else in the other.
+        let near = if s.frames[k].is_empty() { 1 - k } else { k };
+        if s.frames[near].is_empty() {
             continue;
         }
         let role = if k == 0 { "client" } else { "server" };
         let mut what = Vec::new();
-        if s.zero > 0 {
-            what.push(format!(
-                "advertised a zero window {}",
-                plural(s.zero, "time", "times")
-            ));
+        for (n, words) in [
+            (s.zero[near], "advertised a zero window"),
+            (s.full[near], "had its window filled"),
+            (s.probes[near], "was sent zero-window probes"),
+        ] {
+            if n > 0 {
+                what.push(format!("{words} {}", plural(n, "time", "times")));
+            }
         }
-        if s.full > 0 {
-            what.push(format!(
-                "had its window filled {}",
-                plural(s.full, "time", "times")
-            ));
-        }
-        if s.probes > 0 {
-            what.push(format!("was probed {}", plural(s.probes, "time", "times")));
-        }
-        let conns = s.conns.len();
+        let conns = s.conns[near].len();
         let [c, l] = s.frames;
         out.push(
             Diagnosis::new(
                 "slow_reader",
                 Severity::Warning,
                 format!(
-                    "The {role} ({}) is slow to read: it {} (counted over both captures, {}); its application does not empty the receive buffer: look at that host, not the network.",
-                    s.host,
+                    "The {role} ({}) is slow to read: it {} in {} (as the {} capture shows); its application does not empty the receive buffer: look at that host, not the network.",
+                    s.host[near],
                     what.join(", "),
-                    plural(conns, "connection capture", "connection captures")
+                    plural(conns, "connection", "connections"),
+                    if near == 0 { "client" } else { "LB-side" }
                 ),
             )
             .frames(c, l)
-            .figure("zero_window", json!(s.zero))
-            .figure("window_full", json!(s.full))
-            .figure("zero_window_probe", json!(s.probes))
+            .figure("zero_window", json!(s.zero[near]))
+            .figure("window_full", json!(s.full[near]))
+            .figure("zero_window_probe", json!(s.probes[near]))
+            .figure("connections", json!(conns))
             .figure("role", json!(role)),
         );
     }
@@ -1205,8 +1209,14 @@ fn capture_window(inp: &Inputs, out: &mut Vec<Diagnosis>) {
     let (cw, lw) = (r.client_window, r.lb_window);
     let utc = |ns: i64| {
         let s = ns.div_euclid(1_000_000_000);
-        let (h, m, sec) = ((s / 3600) % 24, (s / 60) % 60, s % 60);
-        format!("{h:02}:{m:02}:{sec:02} UTC")
+        let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
+        let (y, mo, d) = civil_from_days(days);
+        format!(
+            "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} UTC",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        )
     };
     let lb_first = r.clock.to_client(lw.first_ns);
     let lb_last = r.clock.to_client(lw.last_ns);
@@ -1254,5 +1264,32 @@ fn capture_window(inp: &Inputs, out: &mut Vec<Diagnosis>) {
             .frames(c, l)
             .figure("packets", json!(outside.len())),
         );
+    }
+}
+
+/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian;
+/// Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + (m <= 2) as i64, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_day_counts() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_887), (2024, 6, 13)); // the seed's case
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 }

@@ -34,14 +34,11 @@ pub fn side(dir: &Path, s: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("{}: no {s}.pcap or {s}.pcapng", dir.display()))
 }
 
-/// `twincap diff` on a lab dataset with extra arguments: its stdout.
-pub fn diff_out(dir: &Path, extra: &[&str]) -> String {
+/// `twincap ARGS` (no colours): its stdout; fails the test on an error.
+pub fn twincap(cwd: &Path, args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_twincap"))
-        .arg("diff")
-        .arg(side(dir, "client"))
-        .arg(side(dir, "lb"))
-        .arg("--quiet")
-        .args(extra)
+        .current_dir(cwd)
+        .args(args)
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -51,6 +48,19 @@ pub fn diff_out(dir: &Path, extra: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// `twincap diff` on a lab dataset with extra arguments: its stdout.
+pub fn diff_out(dir: &Path, extra: &[&str]) -> String {
+    let (c, l) = (side(dir, "client"), side(dir, "lb"));
+    let mut args = vec![
+        "diff".as_ref(),
+        c.as_os_str(),
+        l.as_os_str(),
+        "--quiet".as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    twincap(dir, &args)
 }
 
 /// The JSON report of a lab dataset.

@@ -1,0 +1,101 @@
+//! The diff report built in-process on a lab dataset: the reset cause an
+//! LB-side RST carries reaches the finding, and colours are only there when
+//! asked for.
+
+use std::path::PathBuf;
+use twincap_matcher::analyze::analyze;
+use twincap_matcher::diff::{diff, DiffOptions, Side};
+use twincap_parser::{conn, read_capture, Capture, ReadOptions};
+use twincap_reporter::diff::{to_md, to_text, DiffReport, Sources, Style};
+use twincap_reporter::rows::Captures;
+
+fn read(side: &str) -> Capture {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/lab/probe-late-reset-s41")
+        .join(format!("{side}.pcap"));
+    read_capture(&p, &ReadOptions::default()).unwrap()
+}
+
+/// The report of the dataset, with `edit` applied to the LB capture first.
+fn report(edit: impl FnOnce(&mut Capture)) -> DiffReport {
+    let client = read("client");
+    let mut lb = read("lb");
+    edit(&mut lb);
+    let (cc, lc) = (conn::split(&client), conn::split(&lb));
+    let res = diff(
+        Side::new(&client, &cc),
+        Side::new(&lb, &lc),
+        &DiffOptions::default(),
+    );
+    let (ca, la) = (analyze(&client, &cc), analyze(&lb, &lc));
+    DiffReport::build(
+        &res,
+        &Sources {
+            caps: Captures {
+                client: &client,
+                client_conns: &cc,
+                lb: &lb,
+                lb_conns: &lc,
+            },
+            client_analysis: &ca,
+            lb_analysis: &la,
+        },
+    )
+}
+
+#[test]
+fn the_answering_reset_says_why() {
+    // LB frame 77 answers the client's late data (frame 76) after the reset
+    // at 66; give it the cause a BIG-IP with tm.rstcause.pkt writes.
+    let cause = b"BIG-IP: [0x2664c65:2574] No flow found for ACK".to_vec();
+    let rep = report(|lb| lb.rst_payloads.push((77, cause)));
+    let d = rep
+        .diagnoses
+        .iter()
+        .find(|d| d.id == "reset_answered_by_reset" && d.lb_frames.contains(&77))
+        .unwrap();
+    assert!(
+        d.summary.contains("answered [RST] with cause \"BIG-IP: "),
+        "{}",
+        d.summary
+    );
+    assert!(d.summary.contains("No flow found for ACK"), "{}", d.summary);
+    let fig = d.figures["rst_cause"].as_str().unwrap();
+    assert!(fig.contains("No flow found for ACK"), "{fig}");
+    // Without the payload, no cause is made up.
+    let plain = report(|_| {});
+    let d = plain
+        .diagnoses
+        .iter()
+        .find(|d| d.id == "reset_answered_by_reset" && d.lb_frames.contains(&77))
+        .unwrap();
+    assert!(!d.summary.contains("cause"), "{}", d.summary);
+    assert!(!d.figures.contains_key("rst_cause"));
+}
+
+#[test]
+fn colours_only_when_asked() {
+    let rep = report(|_| {});
+    let plain = to_text(&rep, Style { color: false });
+    let painted = to_text(&rep, Style { color: true });
+    assert!(!plain.contains('\x1b'));
+    assert!(painted.contains("\x1b[33mwarning"), "severity painted");
+    assert!(
+        painted.contains("\x1b[33mreordered: arrived after"),
+        "events painted"
+    );
+    // The same words once the colours are taken out.
+    let stripped = painted
+        .split('\x1b')
+        .enumerate()
+        .map(|(i, s)| {
+            if i == 0 {
+                s
+            } else {
+                &s[s.find('m').unwrap() + 1..]
+            }
+        })
+        .collect::<String>();
+    assert_eq!(stripped, plain);
+    assert!(!to_md(&rep).contains('\x1b'));
+}
