@@ -152,6 +152,7 @@ pub fn diagnose(inp: &Inputs) -> Vec<Diagnosis> {
     slow_reader(inp, &mut out);
     spurious_retransmission(inp, &mut out);
     capture_window(inp, &mut out);
+    note_undecidable(inp.result, &mut out);
     for d in &mut out {
         d.client_filter = filter(d.client_stream, &d.client_frames);
         d.lb_filter = filter(d.lb_stream, &d.lb_frames);
@@ -278,6 +279,32 @@ fn syn_not_at_lb(inp: &Inputs, out: &mut Vec<Diagnosis>) {
         .frames(frames.clone(), vec![])
         .figure("syns", json!(frames.len()));
         out.push(d);
+    }
+}
+
+/// Loss, reordering and duplication findings whose events the captures
+/// cannot pin to one packet (an identical packet sent right beside it, the
+/// event's `alternatives`) say so.
+fn note_undecidable(r: &DiffResult, out: &mut [Diagnosis]) {
+    for d in out.iter_mut() {
+        let kind = match d.id {
+            "path_loss" => EventKind::Lost,
+            "path_reordering" => EventKind::Reordered,
+            "path_duplication" => EventKind::Duplicated,
+            _ => continue,
+        };
+        let Some(dir) = d.dir else { continue };
+        let n = all_events(r)
+            .filter(|(_, e)| e.kind == kind && e.dir == dir && !e.alternatives.is_empty())
+            .count();
+        if n == 0 {
+            continue;
+        }
+        d.summary.pop();
+        d.summary.push_str(&format!(
+            "; for {n} of them an identical packet sent right beside it could as well be the one (the captures cannot tell which; the events list the alternatives)."
+        ));
+        d.figures.insert("undecidable", json!(n));
     }
 }
 
