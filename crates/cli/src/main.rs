@@ -65,6 +65,13 @@ impl<E: std::fmt::Display> From<E> for Failure {
 /// Read a capture and print its warnings (truncation, odd records) on stderr.
 pub fn load(path: &Path) -> Result<Capture, Failure> {
     let cap = read_capture(path, &ReadOptions::default())?;
+    warn(&cap);
+    Ok(cap)
+}
+
+/// Print a capture's warnings on stderr.
+pub fn warn(cap: &Capture) {
+    let path = &cap.path;
     for w in &cap.warnings {
         // Placed as errors are (`ReadError`'s Display): `FILE: frame N
         // (byte offset X): message`.
@@ -81,7 +88,6 @@ pub fn load(path: &Path) -> Result<Capture, Failure> {
             w.message
         );
     }
-    Ok(cap)
 }
 
 /// Write a command's output to stdout, or to a file with `-o`.

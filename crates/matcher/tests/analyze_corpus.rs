@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use twincap_matcher::analyze::{analyze, Flag};
-use twincap_parser::{conn, read_capture, ReadOptions};
+use twincap_matcher::analyze::{analyze, Flag, StreamingAnalysis};
+use twincap_parser::{conn, read_capture, read_packets, ReadOptions};
 
 /// Frames where twincap and tshark 4.0 differ, and why
 /// (docs/analyze-rules.md, "Known differences"): (file, frame, tshark's
@@ -80,6 +80,30 @@ fn twincap(capture: &Path) -> FrameFlags {
         .unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
     let conns = conn::split(&cap);
     let analysis = analyze(&cap, &conns);
+    // The streaming path of `twincap analyze` (the reader hands each packet
+    // to the analysis, payloads unhashed) gives exactly the same analysis.
+    let mut streaming = StreamingAnalysis::default();
+    let opts = ReadOptions {
+        skip_payload_hash: true,
+        ..ReadOptions::default()
+    };
+    let meta = read_packets(capture, &opts, &mut streaming).unwrap();
+    assert!(meta.packets.is_empty());
+    assert_eq!(meta.stats.tcp as usize, cap.packets.len());
+    assert_eq!(streaming.connections() as usize, conns.list.len());
+    let streamed = streaming.finish();
+    assert_eq!(
+        streamed.flagged(),
+        analysis.flagged(),
+        "{}",
+        capture.display()
+    );
+    assert_eq!(
+        streamed.streams(),
+        analysis.streams(),
+        "{}",
+        capture.display()
+    );
     let mut out = FrameFlags::new();
     for f in analysis.flagged() {
         out.entry(f.frame)

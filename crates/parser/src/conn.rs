@@ -125,79 +125,119 @@ fn flow_index(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> usize {
 
 /// Split a capture's packets into connections, as Wireshark does.
 pub fn split(cap: &Capture) -> Connections {
-    let mut current: FxHashMap<PairKey, Conversation> = FxHashMap::default();
+    let mut splitter = Splitter::default();
     let mut out = Connections {
         list: Vec::new(),
         stream_of: Vec::with_capacity(cap.packets.len()),
     };
     for (index, p) in cap.packets.iter().enumerate() {
-        let stream = assign(cap, p, &mut current, &mut out.list);
-        out.list[stream as usize].packets.push(index as u32);
-        out.stream_of.push(stream);
+        let assigned = splitter.push(p, &cap.addrs);
+        if assigned.new {
+            out.list.push(Connection {
+                stream: assigned.stream,
+                a: (p.src, p.sport),
+                b: (p.dst, p.dport),
+                packets: Vec::new(),
+            });
+        }
+        out.list[assigned.stream as usize]
+            .packets
+            .push(index as u32);
+        out.stream_of.push(assigned.stream);
     }
     out
 }
 
-/// Apply Wireshark's conversation rules to one packet; returns its stream.
-fn assign(
-    cap: &Capture,
-    p: &TcpPacket,
-    current: &mut FxHashMap<PairKey, Conversation>,
-    list: &mut Vec<Connection>,
-) -> u32 {
-    let new_conversation = |list: &mut Vec<Connection>| {
-        let stream = list.len() as u32;
-        list.push(Connection {
-            stream,
-            a: (p.src, p.sport),
-            b: (p.dst, p.dport),
-            packets: Vec::new(),
+/// The stream [`Splitter::push`] gives a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Assigned {
+    /// Wireshark's `tcp.stream`.
+    pub stream: u32,
+    /// The packet starts this stream (streams are numbered 0, 1, 2, ... in
+    /// the order they start).
+    pub new: bool,
+    /// The new stream takes over the address/port pair of this older one,
+    /// which gets no more packets (a SYN with a new ISN: reused ports).
+    pub replaces: Option<u32>,
+}
+
+/// Wireshark's conversation rules applied to one packet at a time, in
+/// frame order: what [`split`] does, for a reader that does not keep the
+/// packets. Holds one small entry per address/port pair.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    current: FxHashMap<PairKey, Conversation>,
+    streams: u32,
+}
+
+impl Splitter {
+    /// Connections started so far.
+    pub fn streams(&self) -> u32 {
+        self.streams
+    }
+
+    /// The stream of the next packet; `addrs` resolves its address ids.
+    pub fn push(&mut self, p: &TcpPacket, addrs: &[IpAddr]) -> Assigned {
+        let streams = &mut self.streams;
+        let mut new_conversation = || {
+            let stream = *streams;
+            *streams += 1;
+            Conversation {
+                stream,
+                flows: [Flow::default(); 2],
+            }
+        };
+        let key = pair_key(p);
+        let mut new = false;
+        let mut replaces = None;
+        // Rule 1: the newest conversation of this pair, or a new one.
+        let conv = self.current.entry(key).or_insert_with(|| {
+            new = true;
+            new_conversation()
         });
-        Conversation {
-            stream,
-            flows: [Flow::default(); 2],
-        }
-    };
-    let key = pair_key(p);
-    // Rule 1: the newest conversation of this pair, or a new one.
-    let conv = match current.get_mut(&key) {
-        Some(c) => c,
-        None => {
-            let c = new_conversation(list);
-            current.entry(key).or_insert(c)
-        }
-    };
-    let fwd = flow_index(cap.addr(p.src), cap.addr(p.dst), p.sport, p.dport);
-    let rev = 1 - fwd;
-    let syn_ack = p.flags & (tcp_flags::SYN | tcp_flags::ACK);
-    if syn_ack == tcp_flags::SYN {
-        // Rule 2: reused ports.
-        if let Some(base) = conv.flows[fwd].base_seq {
-            if p.seq != base {
-                *conv = new_conversation(list);
+        let fwd = flow_index(
+            addrs[p.src as usize],
+            addrs[p.dst as usize],
+            p.sport,
+            p.dport,
+        );
+        let rev = 1 - fwd;
+        let syn_ack = p.flags & (tcp_flags::SYN | tcp_flags::ACK);
+        if syn_ack == tcp_flags::SYN {
+            // Rule 2: reused ports.
+            if let Some(base) = conv.flows[fwd].base_seq {
+                if p.seq != base {
+                    replaces = Some(conv.stream);
+                    new = true;
+                    *conv = new_conversation();
+                }
+            }
+        } else if syn_ack == tcp_flags::SYN | tcp_flags::ACK {
+            // Rule 3.
+            if let Some(base) = conv.flows[fwd].base_seq {
+                if p.seq != base {
+                    conv.flows[fwd].base_seq = Some(p.seq);
+                }
             }
         }
-    } else if syn_ack == tcp_flags::SYN | tcp_flags::ACK {
-        // Rule 3.
-        if let Some(base) = conv.flows[fwd].base_seq {
-            if p.seq != base {
-                conv.flows[fwd].base_seq = Some(p.seq);
+        // Rule 4.
+        if p.info & (info::IN_ICMP_ERROR | info::NO_SEGMENT_LEN) == 0 {
+            if conv.flows[fwd].base_seq.is_none() {
+                let base = if p.flags & tcp_flags::SYN != 0 {
+                    p.seq
+                } else {
+                    p.seq.wrapping_sub(1)
+                };
+                conv.flows[fwd].base_seq = Some(base);
+            }
+            if conv.flows[rev].base_seq.is_none() && p.flags & tcp_flags::ACK != 0 {
+                conv.flows[rev].base_seq = Some(p.ack.wrapping_sub(1));
             }
         }
-    }
-    // Rule 4.
-    if p.info & (info::IN_ICMP_ERROR | info::NO_SEGMENT_LEN) == 0 {
-        if conv.flows[fwd].base_seq.is_none() {
-            let base = if p.flags & tcp_flags::SYN != 0 {
-                p.seq
-            } else {
-                p.seq.wrapping_sub(1)
-            };
-            conv.flows[fwd].base_seq = Some(base);
-        }
-        if conv.flows[rev].base_seq.is_none() && p.flags & tcp_flags::ACK != 0 {
-            conv.flows[rev].base_seq = Some(p.ack.wrapping_sub(1));
+        Assigned {
+            stream: conv.stream,
+            new,
+            replaces,
         }
     }
-    conv.stream
 }

@@ -75,20 +75,34 @@ pub fn decode_frame(link_type: u32, data: &[u8]) -> Decoded<'_> {
 /// lengths from `orig_len`: when an IP header claims more than the frame
 /// reports, the segment is what the frame holds, not what IP says.
 pub fn decode_frame_with_orig_len(link_type: u32, data: &[u8], orig_len: u32) -> Decoded<'_> {
-    decode(
-        link_type,
-        data,
-        (orig_len as usize).saturating_sub(data.len()),
-    )
+    decode_frame_hashing(link_type, data, orig_len, true)
+}
+
+/// [`decode_frame_with_orig_len`], leaving `payload_hash` 0 unless
+/// `hash_payload`: hashing reads every payload byte, which a caller that
+/// never compares payloads (`twincap analyze`) need not pay for.
+pub fn decode_frame_hashing(
+    link_type: u32,
+    data: &[u8],
+    orig_len: u32,
+    hash_payload: bool,
+) -> Decoded<'_> {
+    let cut = (orig_len as usize).saturating_sub(data.len());
+    decode_with(link_type, data, cut, !hash_payload)
 }
 
 /// `cut`: bytes of the frame the capture did not keep (`usize::MAX`: unknown).
 fn decode(link_type: u32, data: &[u8], cut: usize) -> Decoded<'_> {
+    decode_with(link_type, data, cut, false)
+}
+
+fn decode_with(link_type: u32, data: &[u8], cut: usize, skip_payload_hash: bool) -> Decoded<'_> {
     let mut link = link::LinkInfo::default();
     match link::network_layer(link_type, data, &mut link) {
         link::Network::Ip(bytes) => {
             let frame = Frame {
                 vlan: link.vlan,
+                skip_payload_hash,
                 ..Frame::default()
             };
             let reported = bytes
@@ -119,6 +133,8 @@ pub(crate) struct Frame {
     /// The segment is in a first IP fragment dissected on its own
     /// (Wireshark's `pinfo->fragmented`).
     pub(crate) fragmented: bool,
+    /// Leave `payload_hash` 0 (see [`decode_frame_hashing`]).
+    pub(crate) skip_payload_hash: bool,
 }
 
 /// The fields of the IP header just before TCP (the innermost one, as
@@ -603,7 +619,9 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
             bits |= info::TRUNCATED;
         }
         if !payload.is_empty() {
-            packet.payload_hash = payload_hash(payload);
+            if !frame.skip_payload_hash {
+                packet.payload_hash = payload_hash(payload);
+            }
             if packet.flags & tcp_flags::RST != 0 {
                 rst_payload = Some(payload);
             }

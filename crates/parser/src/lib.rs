@@ -20,4 +20,7 @@ mod source;
 pub use conn::{Connection, Connections, Direction};
 pub use error::ReadError;
 pub use packet::*;
-pub use read::{read_capture, read_capture_bytes, read_records, RawRecord, ReadOptions};
+pub use read::{
+    read_capture, read_capture_bytes, read_packets, read_records, PacketSink, RawRecord,
+    ReadOptions,
+};

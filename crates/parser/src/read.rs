@@ -14,9 +14,9 @@
 //! custom block, a Network Monitor filter frame).
 
 use crate::decode::defrag::Defragmenter;
-use crate::decode::{decode_frame, decode_frame_with_orig_len, Decoded, DecodedTcp};
+use crate::decode::{decode_frame, decode_frame_hashing, Decoded, DecodedTcp};
 use crate::error::{ReadError, ReadErrorKind};
-use crate::packet::{Capture, FileFormat, Interface, ReadStats, Warning};
+use crate::packet::{Capture, FileFormat, Interface, ReadStats, SackBlock, TcpPacket, Warning};
 use crate::{netmon, pcap, pcapng, source};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -28,12 +28,16 @@ use std::path::{Path, PathBuf};
 pub struct ReadOptions {
     /// Decode frames on one thread only (tests, tiny files).
     pub single_threaded: bool,
+    /// Leave every `TcpPacket::payload_hash` 0: hashing reads every payload
+    /// byte, and only `twincap diff` compares payloads.
+    pub skip_payload_hash: bool,
 }
 
-/// Records decoded in parallel at a time: large enough to keep every core
-/// busy, small enough that a chunk's records and decodes stay in cache-ish
-/// memory (about 5 MB).
-pub(crate) const CHUNK: usize = 64 * 1024;
+/// Records per chunk of the reading pipeline: large enough to keep every
+/// core busy, small enough that the mapped pages of the three chunks in
+/// flight (about 7 MB each at 450 bytes a frame) stay a small part of
+/// peak memory.
+pub(crate) const CHUNK: usize = 16 * 1024;
 
 /// Largest captured length of a record we accept. Wireshark's
 /// `WTAP_MAX_PACKET_SIZE_STANDARD`: no capture tool writes a bigger frame
@@ -140,7 +144,9 @@ pub(crate) trait Walk<'a> {
 /// killed mid-write) is not an error: every whole record is read and
 /// [`Capture::warnings`] says where the file ends.
 pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadError> {
-    read_opened(path, source::open(path)?, opts)
+    let mut all = Collect::default();
+    let cap = read_opened(path, source::open(path)?, opts, &mut all)?;
+    Ok(all.into_capture(cap))
 }
 
 /// Read a capture held in memory (plain or gzip), as [`read_capture`] reads
@@ -151,13 +157,79 @@ pub fn read_capture_bytes(
     bytes: Vec<u8>,
     opts: &ReadOptions,
 ) -> Result<Capture, ReadError> {
-    read_opened(path, source::from_vec(path, bytes)?, opts)
+    let mut all = Collect::default();
+    let cap = read_opened(path, source::from_vec(path, bytes)?, opts, &mut all)?;
+    Ok(all.into_capture(cap))
 }
 
-fn read_opened(
+/// Where [`read_packets`] hands the TCP packets of a capture, one at a
+/// time, in frame order, as they are decoded: a caller that needs each
+/// packet only once (`twincap analyze`) never holds them all.
+pub trait PacketSink: Send {
+    /// The next TCP packet: its frame number, time and addresses are set
+    /// (`addrs[packet.src as usize]`, the capture's address table so far);
+    /// `sack_index` is not (the blocks are in `sacks`). `rst_payload` is
+    /// the payload of a RST segment that carries data.
+    fn tcp(
+        &mut self,
+        packet: TcpPacket,
+        sacks: &[SackBlock],
+        rst_payload: Option<&[u8]>,
+        addrs: &[IpAddr],
+    );
+}
+
+/// The sink of [`read_capture`]: every packet, into the capture's tables.
+#[derive(Default)]
+struct Collect {
+    packets: Vec<TcpPacket>,
+    sacks: Vec<SackBlock>,
+    rst_payloads: Vec<(u32, Vec<u8>)>,
+}
+
+impl Collect {
+    /// `cap` (read without its packets) with the packets collected.
+    fn into_capture(self, mut cap: Capture) -> Capture {
+        cap.packets = self.packets;
+        cap.sacks = self.sacks;
+        cap.rst_payloads = self.rst_payloads;
+        cap
+    }
+}
+
+impl PacketSink for Collect {
+    fn tcp(
+        &mut self,
+        mut packet: TcpPacket,
+        sacks: &[SackBlock],
+        rst_payload: Option<&[u8]>,
+        _addrs: &[IpAddr],
+    ) {
+        packet.sack_index = self.sacks.len() as u32;
+        self.sacks.extend_from_slice(sacks);
+        if let Some(payload) = rst_payload {
+            self.rst_payloads.push((packet.frame, payload.to_vec()));
+        }
+        self.packets.push(packet);
+    }
+}
+
+/// Read a capture file as [`read_capture`] does, handing each TCP packet
+/// to `sink` instead of keeping it: the returned capture has everything
+/// but `packets`, `sacks` and `rst_payloads` (empty).
+pub fn read_packets<S: PacketSink>(
+    path: &Path,
+    opts: &ReadOptions,
+    sink: &mut S,
+) -> Result<Capture, ReadError> {
+    read_opened(path, source::open(path)?, opts, sink)
+}
+
+fn read_opened<S: PacketSink>(
     path: &Path,
     opened: source::Opened,
     opts: &ReadOptions,
+    sink: &mut S,
 ) -> Result<Capture, ReadError> {
     let bytes: &[u8] = &opened.bytes;
     let mut side = Side {
@@ -181,44 +253,62 @@ fn read_opened(
         }
     }
 
-    // A pipeline of two stages: while the records of one chunk are decoded
-    // (in parallel), the next chunk's records are walked; then the decoded
-    // chunk is folded into the capture in frame order.
-    let mut fold = Fold::default();
-    let mut next = walk_chunk(&mut walker, &mut side, Vec::with_capacity(CHUNK))?;
+    // A pipeline of three stages, each on its own chunk: while chunk k is
+    // folded into the capture in frame order (and handed to the sink),
+    // chunk k + 1 is decoded in parallel and chunk k + 2 walked.
+    let mut fold = Fold {
+        sink,
+        cap: Capture::default(),
+        addr_ids: FxHashMap::default(),
+        defrag: Defragmenter::default(),
+        datagram: Vec::new(),
+        f5: crate::f5::TableBuilder::default(),
+    };
+    let decode = Decode {
+        single: opts.single_threaded,
+        hash_payload: !opts.skip_payload_hash,
+    };
     // Buffers are reused from chunk to chunk: fresh multi-megabyte vectors
     // would cost a page fault per page each time.
-    let mut spare: Vec<Record<'_>> = Vec::with_capacity(CHUNK);
+    let mut to_decode = walk_chunk(&mut walker, &mut side, Vec::with_capacity(CHUNK))?;
+    let mut to_fold = Chunk::default();
     let mut decoded: Vec<Outcome<'_>> = Vec::with_capacity(CHUNK);
-    while !next.records.is_empty() {
-        let chunk = next;
-        // Frames before this chunk.
-        let before = side.frames - chunk.records.len() as u32;
-        let single = opts.single_threaded;
-        let buffer = std::mem::take(&mut spare);
-        let walked = if chunk.at_end {
-            decode_into(&chunk.records, single, &mut decoded);
-            Ok(Chunk::default())
-        } else if opts.single_threaded {
-            decode_into(&chunk.records, single, &mut decoded);
-            walk_chunk(&mut walker, &mut side, buffer)
+    let mut folding: Vec<Outcome<'_>> = Vec::with_capacity(CHUNK);
+    let mut spare: Vec<Record<'_>> = Vec::with_capacity(CHUNK);
+    while !(to_decode.records.is_empty() && to_fold.records.is_empty()) {
+        let mut buffer = std::mem::take(&mut spare);
+        buffer.clear();
+        let more = !to_decode.at_end;
+        let (walker, side) = (&mut walker, &mut side);
+        let walk = move || {
+            if more {
+                walk_chunk(walker, side, buffer)
+            } else {
+                Ok(Chunk {
+                    records: buffer,
+                    first: side.next_frame(),
+                    at_end: true,
+                })
+            }
+        };
+        let walked = if decode.single {
+            fold.chunk(&to_fold, &mut folding);
+            decode.run(&to_decode.records, &mut decoded);
+            walk()
         } else {
             rayon::join(
-                || walk_chunk(&mut walker, &mut side, buffer),
-                || decode_into(&chunk.records, single, &mut decoded),
+                || rayon::join(walk, || decode.run(&to_decode.records, &mut decoded)).0,
+                || fold.chunk(&to_fold, &mut folding),
             )
             .0
         };
-        for (i, (record, decoded)) in chunk.records.iter().zip(decoded.drain(..)).enumerate() {
-            fold.add(before + 1 + i as u32, record, decoded);
-        }
-        // The frames of this chunk are folded: their bytes are not read again.
-        if let Some(last) = chunk.records.last() {
+        // The frames of the folded chunk are not read again.
+        if let Some(last) = to_fold.records.last() {
             opened.bytes.release_before(last.offset as usize);
         }
-        spare = chunk.records;
-        spare.clear();
-        next = walked?;
+        spare = std::mem::replace(&mut to_fold, std::mem::take(&mut to_decode)).records;
+        std::mem::swap(&mut folding, &mut decoded);
+        to_decode = walked?;
     }
     drop(walker);
 
@@ -319,6 +409,8 @@ impl<'a> Walk<'a> for Walker<'a> {
 #[derive(Default)]
 struct Chunk<'a> {
     records: Vec<Record<'a>>,
+    /// Frame number of the first record.
+    first: u32,
     /// The walker reached the end of the file.
     at_end: bool,
 }
@@ -332,6 +424,7 @@ fn walk_chunk<'a>(
     buffer.clear();
     let mut chunk = Chunk {
         records: buffer,
+        first: side.next_frame(),
         at_end: false,
     };
     while chunk.records.len() < CHUNK {
@@ -351,12 +444,24 @@ fn walk_chunk<'a>(
     Ok(chunk)
 }
 
-/// Decode `records` into `out`, in parallel unless `single` (or few).
-fn decode_into<'a>(records: &[Record<'a>], single: bool, out: &mut Vec<Outcome<'a>>) {
-    if single || records.len() < 256 {
-        out.extend(records.iter().map(decode_record));
-    } else {
-        records.par_iter().map(decode_record).collect_into_vec(out);
+/// How records are decoded.
+#[derive(Clone, Copy)]
+struct Decode {
+    /// On one thread only.
+    single: bool,
+    hash_payload: bool,
+}
+
+impl Decode {
+    /// Decode `records` into `out`, in parallel unless `single` (or few).
+    fn run<'a>(self, records: &[Record<'a>], out: &mut Vec<Outcome<'a>>) {
+        out.clear();
+        let one = |r: &Record<'a>| decode_record(r, self.hash_payload);
+        if self.single || records.len() < 256 {
+            out.extend(records.iter().map(one));
+        } else {
+            records.par_iter().map(one).collect_into_vec(out);
+        }
     }
 }
 
@@ -368,19 +473,20 @@ enum Outcome<'a> {
     Other(Decoded<'a>),
 }
 
-fn decode_record<'a>(record: &Record<'a>) -> Outcome<'a> {
+fn decode_record<'a>(record: &Record<'a>, hash_payload: bool) -> Outcome<'a> {
     if record.link_type == NOT_A_PACKET {
         return Outcome::Other(Decoded::NonTcp);
     }
-    match decode_frame_with_orig_len(record.link_type, record.data, record.orig_len) {
+    match decode_frame_hashing(record.link_type, record.data, record.orig_len, hash_payload) {
         Decoded::Tcp(tcp) => Outcome::Tcp(*tcp),
         other => Outcome::Other(other),
     }
 }
 
 /// The sequential half of reading: frame-ordered state.
-#[derive(Default)]
-struct Fold {
+struct Fold<'s, S> {
+    sink: &'s mut S,
+    /// Everything but the packets.
     cap: Capture,
     addr_ids: FxHashMap<IpAddr, u32>,
     defrag: Defragmenter,
@@ -389,7 +495,15 @@ struct Fold {
     f5: crate::f5::TableBuilder,
 }
 
-impl Fold {
+impl<S: PacketSink> Fold<'_, S> {
+    /// Fold a decoded chunk (`decoded` holds its records' outcomes, and is
+    /// left empty).
+    fn chunk(&mut self, chunk: &Chunk<'_>, decoded: &mut Vec<Outcome<'_>>) {
+        for (i, (record, outcome)) in chunk.records.iter().zip(decoded.drain(..)).enumerate() {
+            self.add(chunk.first + i as u32, record, outcome);
+        }
+    }
+
     fn add(&mut self, frame: u32, record: &Record<'_>, outcome: Outcome<'_>) {
         let decoded = match outcome {
             Outcome::Tcp(tcp) => return self.tcp(frame, record, tcp),
@@ -438,14 +552,10 @@ impl Fold {
             .get(..packet.sack_count as usize)
             .unwrap_or(&tcp.sacks);
         packet.sack_count = sacks.len() as u8;
-        packet.sack_index = cap.sacks.len() as u32;
-        cap.sacks.extend_from_slice(sacks);
-        if let Some(payload) = tcp.rst_payload {
-            cap.rst_payloads.push((frame, payload.to_vec()));
-        }
-        self.f5
-            .tcp(frame, cap.packets.len() as u32, &packet, record.data);
-        cap.packets.push(packet);
+        // The packet's index among the capture's TCP packets.
+        let index = cap.stats.tcp - 1;
+        self.f5.tcp(frame, index, &packet, record.data);
+        self.sink.tcp(packet, sacks, tcp.rst_payload, &cap.addrs);
     }
 }
 

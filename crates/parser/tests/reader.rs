@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use twincap_parser::decode::{decode_frame_with_orig_len, Decoded};
 use twincap_parser::error::ReadErrorKind;
-use twincap_parser::{read_capture, Capture, FileFormat, ReadError, ReadOptions};
+use twincap_parser::{read_capture, Capture, FileFormat, ReadError, ReadOptions, TcpPacket};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -222,12 +222,32 @@ fn parallel_and_single_threaded_reads_agree() {
         &path,
         &ReadOptions {
             single_threaded: true,
+            ..ReadOptions::default()
         },
     )
     .unwrap();
     assert_eq!(parallel.packets, single.packets);
     assert_eq!(parallel.addrs, single.addrs);
     assert_eq!(parallel.frames(), 77285);
+    // Without payload hashes, the packets are the same but for the hash.
+    let unhashed = read_capture(
+        &path,
+        &ReadOptions {
+            skip_payload_hash: true,
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(parallel.packets.iter().any(|p| p.payload_hash != 0));
+    let without_hash: Vec<_> = parallel
+        .packets
+        .iter()
+        .map(|p| TcpPacket {
+            payload_hash: 0,
+            ..p.clone()
+        })
+        .collect();
+    assert_eq!(unhashed.packets, without_hash);
 }
 
 /// `read_records` gives back the very records the packets came from, in

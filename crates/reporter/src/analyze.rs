@@ -8,9 +8,10 @@
 
 use indexmap::IndexMap;
 use serde::Serialize;
+use std::io::{self, Write};
 use twincap_matcher::analyze::{Analysis, Flag, Flagged, Flags};
 use twincap_matcher::f5::{self, F5Capture, F5Conn, RstCauseRef};
-use twincap_parser::{endpoint, Capture, Connections};
+use twincap_parser::{endpoint, Capture, Connections, Direction};
 
 pub const SCHEMA: &str = "twincap.analyze/1";
 
@@ -110,54 +111,9 @@ fn secs(ns: i64) -> f64 {
 }
 
 impl AnalyzeReport {
+    /// The report of `analysis` on `cap` with its connections `conns`.
     pub fn build(cap: &Capture, conns: &Connections, analysis: &Analysis) -> AnalyzeReport {
-        let totals = analysis.totals();
-        let summary = Flag::ALL
-            .into_iter()
-            .filter(|f| totals[*f as usize] > 0)
-            .map(|f| SummaryRow {
-                flag: f.name(),
-                frames: totals[f as usize],
-                connections: analysis.connections_with(f) as u32,
-                meaning: f.meaning(),
-            })
-            .collect();
         let mut f5s = f5::connections(cap, conns);
-        let streams: Vec<StreamRow> = analysis
-            .streams()
-            .iter()
-            .filter(|s| s.flagged_frames > 0)
-            .map(|s| {
-                let c = &conns.list[s.stream as usize];
-                StreamRow {
-                    stream: s.stream,
-                    src: endpoint(cap.addr(c.a.0), c.a.1),
-                    dst: endpoint(cap.addr(c.b.0), c.b.1),
-                    packets: c.packets.len() as u32,
-                    flagged_frames: s.flagged_frames,
-                    counts: Flag::ALL
-                        .into_iter()
-                        .filter(|f| s.count(*f) > 0)
-                        .map(|f| (f.name(), s.count(f)))
-                        .collect(),
-                    initial_rtt_s: s.initial_rtt_ns.map(secs),
-                    f5: f5s.get_mut(s.stream as usize).and_then(Option::take),
-                }
-            })
-            .collect();
-        // Endpoint strings come from the stream rows: addresses are
-        // formatted once per connection, not once per frame.
-        let frames = analysis
-            .flagged()
-            .iter()
-            .map(|f| {
-                let row = streams
-                    .binary_search_by_key(&f.stream, |s| s.stream)
-                    .map(|i| &streams[i])
-                    .ok();
-                frame_row(cap, conns, row, f)
-            })
-            .collect();
         let mut rst_causes: Vec<StreamRstCause> = conns
             .list
             .iter()
@@ -171,12 +127,72 @@ impl AnalyzeReport {
             })
             .collect();
         rst_causes.sort_by_key(|c| c.cause.frame);
+        Self::assemble(
+            cap,
+            conns.list.len() as u32,
+            analysis,
+            |stream| f5s.get_mut(stream as usize).and_then(Option::take),
+            rst_causes,
+        )
+    }
+
+    /// The report from the parts: `f5_of` gives a stream's F5 summary.
+    fn assemble(
+        cap: &Capture,
+        connections: u32,
+        analysis: &Analysis,
+        mut f5_of: impl FnMut(u32) -> Option<F5Conn>,
+        rst_causes: Vec<StreamRstCause>,
+    ) -> AnalyzeReport {
+        let totals = analysis.totals();
+        let summary = Flag::ALL
+            .into_iter()
+            .filter(|f| totals[*f as usize] > 0)
+            .map(|f| SummaryRow {
+                flag: f.name(),
+                frames: totals[f as usize],
+                connections: analysis.connections_with(f) as u32,
+                meaning: f.meaning(),
+            })
+            .collect();
+        let streams: Vec<StreamRow> = analysis
+            .streams()
+            .iter()
+            .filter(|s| s.flagged_frames > 0)
+            .map(|s| StreamRow {
+                stream: s.stream,
+                src: endpoint(cap.addr(s.a.0), s.a.1),
+                dst: endpoint(cap.addr(s.b.0), s.b.1),
+                packets: s.packets,
+                flagged_frames: s.flagged_frames,
+                counts: Flag::ALL
+                    .into_iter()
+                    .filter(|f| s.count(*f) > 0)
+                    .map(|f| (f.name(), s.count(f)))
+                    .collect(),
+                initial_rtt_s: s.initial_rtt_ns.map(secs),
+                f5: f5_of(s.stream),
+            })
+            .collect();
+        // Endpoint strings come from the stream rows: addresses are
+        // formatted once per connection, not once per frame.
+        let frames = analysis
+            .flagged()
+            .iter()
+            .map(|f| {
+                let row = streams
+                    .binary_search_by_key(&f.stream, |s| s.stream)
+                    .map(|i| &streams[i])
+                    .expect("a flagged frame's connection has a stream row");
+                frame_row(row, f)
+            })
+            .collect();
         AnalyzeReport {
             schema: SCHEMA,
             file: cap.path.display().to_string(),
             total_frames: cap.frames(),
-            tcp_frames: cap.packets.len() as u32,
-            connections: conns.list.len() as u32,
+            tcp_frames: cap.stats.tcp,
+            connections,
             summary,
             frames,
             streams,
@@ -186,23 +202,13 @@ impl AnalyzeReport {
     }
 }
 
-fn frame_row(
-    cap: &Capture,
-    conns: &Connections,
-    stream: Option<&StreamRow>,
-    f: &Flagged,
-) -> FrameRow {
-    let p = &cap.packets[f.packet as usize];
+fn frame_row(stream: &StreamRow, f: &Flagged) -> FrameRow {
     let v = &f.values;
     let nonzero = |x: u32| (x != 0).then_some(x);
     let retransmitted = f.flags.contains(Flag::Retransmission) && v.rto_ns != 0;
-    let (src, dst) = match (stream, conns.list.get(f.stream as usize)) {
-        (Some(row), Some(c)) if (p.src, p.sport) == c.a => (row.src.clone(), row.dst.clone()),
-        (Some(row), Some(_)) => (row.dst.clone(), row.src.clone()),
-        _ => (
-            endpoint(cap.addr(p.src), p.sport),
-            endpoint(cap.addr(p.dst), p.dport),
-        ),
+    let (src, dst) = match f.dir {
+        Direction::AtoB => (stream.src.clone(), stream.dst.clone()),
+        Direction::BtoA => (stream.dst.clone(), stream.src.clone()),
     };
     FrameRow {
         frame: f.frame,
@@ -210,7 +216,7 @@ fn frame_row(
         flags: f.flags,
         src,
         dst,
-        time: secs(p.ts_ns),
+        time: secs(f.ts_ns),
         dup_ack_num: nonzero(v.dup_ack_num),
         dup_ack_of: (v.dup_ack_num != 0).then_some(v.dup_ack_of),
         retransmits_frame: retransmitted.then_some(v.rto_frame),
@@ -222,9 +228,16 @@ fn frame_row(
 }
 
 pub fn to_json(r: &AnalyzeReport) -> String {
-    let mut s = serde_json::to_string_pretty(r).expect("analyze report serializes");
-    s.push('\n');
-    s
+    let mut out = Vec::new();
+    write_json(r, &mut out).expect("analyze report serializes");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// [`to_json`], written to `w` as it is made (a large report is never one
+/// string in memory).
+pub fn write_json<W: Write>(r: &AnalyzeReport, mut w: W) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut w, r)?;
+    w.write_all(b"\n")
 }
 
 pub fn to_yaml(r: &AnalyzeReport) -> String {
@@ -234,22 +247,32 @@ pub fn to_yaml(r: &AnalyzeReport) -> String {
 /// Like Wireshark's Expert Info: a summary per flag, then per connection
 /// its flagged frames.
 pub fn to_text(r: &AnalyzeReport) -> String {
+    let mut out = Vec::new();
+    write_text(r, &mut out).expect("writing to memory does not fail");
+    String::from_utf8(out).expect("the text report is UTF-8")
+}
+
+/// [`to_text`], written to `w` as it is made.
+pub fn write_text<W: Write>(r: &AnalyzeReport, mut w: W) -> io::Result<()> {
     let flagged_conns = r.streams.len();
-    let mut out = format!(
-        "{}: {} frames, {} TCP, {} connections; {} frames flagged in {} connections\n",
+    writeln!(
+        w,
+        "{}: {} frames, {} TCP, {} connections; {} frames flagged in {} connections",
         r.file,
         r.total_frames,
         r.tcp_frames,
         r.connections,
         r.frames.len(),
         flagged_conns
-    );
+    )?;
     if r.frames.is_empty() {
-        out.push_str("\nNo TCP expert flags: Wireshark's TCP analysis finds nothing to report.\n");
-        out.push_str(&f5_text(r));
-        return out;
+        writeln!(
+            w,
+            "\nNo TCP expert flags: Wireshark's TCP analysis finds nothing to report."
+        )?;
+        return w.write_all(f5_text(r).as_bytes());
     }
-    out.push_str("\nFlags (Wireshark's tcp.analysis.*):\n\n");
+    w.write_all(b"\nFlags (Wireshark's tcp.analysis.*):\n\n")?;
     let rows: Vec<[String; 4]> = r
         .summary
         .iter()
@@ -262,46 +285,47 @@ pub fn to_text(r: &AnalyzeReport) -> String {
             ]
         })
         .collect();
-    out.push_str(&crate::flows::table(
-        &["flag", "frames", "connections", "meaning"],
-        &rows,
-    ));
+    w.write_all(
+        crate::flows::table(&["flag", "frames", "connections", "meaning"], &rows).as_bytes(),
+    )?;
 
-    out.push_str("\nFlagged frames per connection:\n");
-    // Frames are in frame order; group them by stream, in stream order.
-    let mut by_stream: IndexMap<u32, Vec<&FrameRow>> =
-        r.streams.iter().map(|s| (s.stream, Vec::new())).collect();
-    for f in &r.frames {
-        by_stream.entry(f.stream).or_default().push(f);
-    }
+    w.write_all(b"\nFlagged frames per connection:\n")?;
+    // Frames are in frame order: a stable sort by stream groups them in
+    // stream order (the order of `r.streams`), each group in frame order.
+    let mut by_stream: Vec<&FrameRow> = r.frames.iter().collect();
+    by_stream.sort_by_key(|f| f.stream);
+    let mut frames = by_stream.iter().peekable();
     for s in &r.streams {
-        out.push_str(&format!(
-            "\nstream {}  {} -> {}  ({} packets, {} flagged){}\n",
+        writeln!(
+            w,
+            "\nstream {}  {} -> {}  ({} packets, {} flagged){}",
             s.stream,
             s.src,
             s.dst,
             s.packets,
             s.flagged_frames,
             s.f5.as_ref().map_or(String::new(), f5_words)
-        ));
-        for f in &by_stream[&s.stream] {
+        )?;
+        while let Some(f) = frames.next_if(|f| f.stream <= s.stream) {
+            if f.stream < s.stream {
+                continue;
+            }
             let dir = if f.src == s.src { "->" } else { "<-" };
-            let mut line = format!(
-                "  frame {:<8} {}  {}",
-                f.frame,
-                dir,
-                f.flags.names().join(", ")
-            );
+            write!(w, "  frame {:<8} {}  ", f.frame, dir)?;
+            for (i, flag) in f.flags.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b", ")?;
+                }
+                w.write_all(flag.name().as_bytes())?;
+            }
             let notes = notes(f);
             if !notes.is_empty() {
-                line.push_str(&format!("  ({})", notes.join("; ")));
+                write!(w, "  ({})", notes.join("; "))?;
             }
-            out.push_str(&line);
-            out.push('\n');
+            w.write_all(b"\n")?;
         }
     }
-    out.push_str(&f5_text(r));
-    out
+    w.write_all(f5_text(r).as_bytes())
 }
 
 /// `  [F5 /Common/app_vs, client-side leg, s1/tmm1]`

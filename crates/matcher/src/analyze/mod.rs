@@ -34,7 +34,11 @@ pub use flags::{Flag, Flags};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
-use twincap_parser::{Capture, Connection, Connections, TcpPacket};
+use std::net::IpAddr;
+use twincap_parser::conn::Splitter;
+use twincap_parser::{
+    AddrId, Capture, Connection, Connections, Direction, PacketSink, SackBlock, TcpPacket,
+};
 
 /// The values Wireshark shows with a frame's flags (0 when it shows none).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -63,6 +67,11 @@ pub struct Flagged {
     pub packet: u32,
     pub frame: u32,
     pub stream: u32,
+    /// Capture time of the frame, ns since the epoch.
+    pub ts_ns: i64,
+    /// Which way the frame travels in its connection (a is the endpoint
+    /// that sent the connection's first frame, see [`StreamCounts::a`]).
+    pub dir: Direction,
     pub flags: Flags,
     pub values: Values,
 }
@@ -71,6 +80,12 @@ pub struct Flagged {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StreamCounts {
     pub stream: u32,
+    /// The endpoint that sent the connection's first frame, and the other
+    /// (as `Connection::a` and `b`).
+    pub a: (AddrId, u16),
+    pub b: (AddrId, u16),
+    /// Frames of the connection.
+    pub packets: u32,
     /// Frames carrying each flag, indexed by `Flag as usize`.
     pub counts: [u32; Flag::COUNT],
     /// Frames carrying at least one flag.
@@ -81,6 +96,15 @@ pub struct StreamCounts {
 }
 
 impl StreamCounts {
+    /// No frames yet of connection `stream`, whose first frame is `first`.
+    fn start(stream: u32, first: &TcpPacket) -> StreamCounts {
+        StreamCounts {
+            stream,
+            a: (first.src, first.sport),
+            b: (first.dst, first.dport),
+            ..StreamCounts::default()
+        }
+    }
     pub fn count(&self, flag: Flag) -> u32 {
         self.counts[flag as usize]
     }
@@ -89,8 +113,6 @@ impl StreamCounts {
 /// The expert flags of every frame of one capture.
 #[derive(Clone, Debug, Default)]
 pub struct Analysis {
-    /// `flags[i]` belongs to `Capture::packets[i]`.
-    flags: Vec<Flags>,
     /// Every flagged frame, in packet order.
     flagged: Vec<Flagged>,
     /// Connections with at least one flagged frame, in stream order.
@@ -100,16 +122,13 @@ pub struct Analysis {
 impl Analysis {
     /// The flags of `Capture::packets[index]` (empty when none, or out of range).
     pub fn flags(&self, index: usize) -> Flags {
-        self.flags.get(index).copied().unwrap_or_default()
+        self.flagged_at(index).map(|f| f.flags).unwrap_or_default()
     }
     /// The flagged frame at `Capture::packets[index]`, with its values.
     pub fn flagged_at(&self, index: usize) -> Option<&Flagged> {
-        if self.flags(index).is_empty() {
-            return None;
-        }
         let i = self
             .flagged
-            .binary_search_by_key(&(index as u32), |f| f.packet)
+            .binary_search_by_key(&index, |f| f.packet as usize)
             .ok()?;
         Some(&self.flagged[i])
     }
@@ -145,39 +164,218 @@ impl Analysis {
     pub fn connections_with(&self, flag: Flag) -> usize {
         self.streams.iter().filter(|s| s.count(flag) > 0).count()
     }
+
+    /// One analysis from the analyses of disjoint sets of connections.
+    fn merge(parts: Vec<Analysis>) -> Analysis {
+        let mut flagged = Vec::with_capacity(parts.iter().map(|a| a.flagged.len()).sum());
+        let mut streams = Vec::with_capacity(parts.iter().map(|a| a.streams.len()).sum());
+        for part in parts {
+            flagged.extend(part.flagged);
+            streams.extend(part.streams);
+        }
+        flagged.sort_unstable_by_key(|f| f.packet);
+        streams.sort_unstable_by_key(|s| s.stream);
+        Analysis { flagged, streams }
+    }
 }
 
 /// Flag every frame of `cap` as Wireshark 4.0's TCP analysis does.
 /// `conns` must be `conn::split(cap)`.
 ///
-/// Connections are independent. Each of rayon's threads takes the
-/// connections whose stream number falls in its shard and walks the
-/// packets in frame order, so packets are read in memory order and only
-/// the connections open at that point of the capture hold state.
+/// Connections are independent. Each of rayon's threads feeds an
+/// [`Analyzer`] the packets of the connections whose stream number falls
+/// in its shard, in frame order, so packets are read in memory order and
+/// only the connections open at that point of the capture hold state.
 pub fn analyze(cap: &Capture, conns: &Connections) -> Analysis {
     let reused = reused_port_streams(conns);
     let last = last_packet_of_streams(conns);
     let shards = rayon::current_num_threads().clamp(1, 64);
-    let results: Vec<(Vec<Flagged>, Vec<StreamCounts>)> = (0..shards)
+    let parts: Vec<Analysis> = (0..shards)
         .into_par_iter()
-        .map(|shard| analyze_shard(cap, conns, &reused, &last, shard, shards))
+        .map(|shard| {
+            let mut analyzer = Analyzer::default();
+            for (index, (&stream, p)) in conns.stream_of.iter().zip(&cap.packets).enumerate() {
+                let s = stream as usize;
+                if s % shards != shard {
+                    continue;
+                }
+                analyzer.push(index as u32, p, sacks_of(cap, p), stream, reused[s]);
+                if last[s] == index as u32 {
+                    analyzer.close(stream);
+                }
+            }
+            analyzer.finish()
+        })
         .collect();
-    let mut flags = vec![Flags::EMPTY; cap.packets.len()];
-    let mut flagged = Vec::with_capacity(results.iter().map(|(f, _)| f.len()).sum());
-    let mut streams = Vec::with_capacity(results.iter().map(|(_, s)| s.len()).sum());
-    for (list, counts) in results {
-        for f in &list {
-            flags[f.packet as usize] = f.flags;
-        }
-        flagged.extend(list);
-        streams.extend(counts);
+    Analysis::merge(parts)
+}
+
+/// Wireshark's TCP analysis fed one packet at a time, in frame order, for
+/// a reader that does not keep the packets (`twincap analyze`); [`analyze`]
+/// is built on it. Holds the state of the connections still open and the
+/// flagged frames.
+#[derive(Default)]
+pub struct Analyzer {
+    /// Analyzers of open connections; free slots are reused.
+    open: Vec<ConnectionAnalyzer>,
+    free: Vec<u32>,
+    /// Slot in `open` of each stream pushed so far ([`NOT_OPEN`] when
+    /// closed).
+    slot_of: Vec<u32>,
+    flagged: Vec<Flagged>,
+    streams: Vec<StreamCounts>,
+    /// Packets pushed since the last [`state::Conversation::trim`] sweep.
+    since_trim: u32,
+}
+
+/// Packets between two sweeps that free the empty unacked lists of open
+/// connections (a sweep costs about as much as that many packets).
+const TRIM_EVERY: u32 = 1 << 18;
+
+/// The analysis of a capture as its reader decodes it: give it to
+/// `twincap_parser::read_packets`, which hands it each TCP packet in frame
+/// order; it numbers connections as `conn::split` does and flags frames as
+/// [`analyze`] does, keeping no packet.
+#[derive(Default)]
+pub struct StreamingAnalysis {
+    splitter: Splitter,
+    analyzer: Analyzer,
+    /// TCP packets so far (the index the next would have in `Capture::packets`).
+    packets: u32,
+    /// A RST segment carried data (a reset cause, which the streaming
+    /// report does not show).
+    rst_payloads: bool,
+}
+
+impl StreamingAnalysis {
+    /// Whether a RST segment carried data (a reset cause) so far.
+    pub fn saw_rst_payload(&self) -> bool {
+        self.rst_payloads
     }
-    flagged.sort_unstable_by_key(|f| f.packet);
-    streams.sort_unstable_by_key(|s| s.stream);
-    Analysis {
-        flags,
-        flagged,
-        streams,
+
+    /// Connections seen.
+    pub fn connections(&self) -> u32 {
+        self.splitter.streams()
+    }
+
+    /// The flags of every frame pushed.
+    pub fn finish(self) -> Analysis {
+        self.analyzer.finish()
+    }
+}
+
+impl PacketSink for StreamingAnalysis {
+    fn tcp(
+        &mut self,
+        packet: TcpPacket,
+        sacks: &[SackBlock],
+        rst_payload: Option<&[u8]>,
+        addrs: &[IpAddr],
+    ) {
+        self.rst_payloads |= rst_payload.is_some();
+        let assigned = self.splitter.push(&packet, addrs);
+        // A stream that takes over its address/port pair from an older one
+        // is the only kind that starts while an earlier connection of the
+        // pair exists (what `reused_port_streams` finds).
+        if let Some(old) = assigned.replaces {
+            self.analyzer.close(old);
+        }
+        let reused = assigned.replaces.is_some();
+        self.analyzer
+            .push(self.packets, &packet, sacks, assigned.stream, reused);
+        self.packets += 1;
+    }
+}
+
+/// A stream with no analyzer (closed, or not started).
+const NOT_OPEN: u32 = u32::MAX;
+
+impl Analyzer {
+    /// The next packet of the capture, in frame order: `index` is its
+    /// index in the capture (`Capture::packets`), `sacks` its SACK blocks,
+    /// `stream` its `tcp.stream` (from `conn::split` or `conn::Splitter`),
+    /// and `reused_ports` says, for a stream's first packet, that an
+    /// earlier connection of the same address/port pair exists. Returns
+    /// the frame's flags if it has any (it is also kept for [`Self::finish`]).
+    pub fn push(
+        &mut self,
+        index: u32,
+        p: &TcpPacket,
+        sacks: &[SackBlock],
+        stream: u32,
+        reused_ports: bool,
+    ) -> Option<&Flagged> {
+        let s = stream as usize;
+        if s >= self.slot_of.len() {
+            self.slot_of.resize(s + 1, NOT_OPEN);
+        }
+        let slot = match self.slot_of[s] {
+            NOT_OPEN => {
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.open[slot as usize].restart(stream, p, reused_ports);
+                        slot
+                    }
+                    None => {
+                        self.open
+                            .push(ConnectionAnalyzer::new(stream, p, reused_ports));
+                        self.open.len() as u32 - 1
+                    }
+                };
+                self.slot_of[s] = slot;
+                slot
+            }
+            slot => slot,
+        };
+        self.since_trim += 1;
+        if self.since_trim == TRIM_EVERY {
+            self.since_trim = 0;
+            for conn in &mut self.open {
+                conn.conv.trim();
+            }
+        }
+        let flagged = self.open[slot as usize].packet(sacks, index, p)?;
+        self.flagged.push(flagged);
+        self.flagged.last()
+    }
+
+    /// Connection `stream` gets no more packets: keep its counts if any of
+    /// its frames was flagged, and free its state.
+    pub fn close(&mut self, stream: u32) {
+        let Some(slot) = self.slot_of.get_mut(stream as usize) else {
+            return;
+        };
+        if *slot == NOT_OPEN {
+            return;
+        }
+        let conn = &mut self.open[*slot as usize];
+        if let Some(c) = conn.finish() {
+            self.streams.push(c);
+        }
+        self.free.push(*slot);
+        *slot = NOT_OPEN;
+    }
+
+    /// Close every open connection; the flagged frames and counts.
+    pub fn finish(mut self) -> Analysis {
+        for stream in 0..self.slot_of.len() as u32 {
+            self.close(stream);
+        }
+        // Pushed in frame order, closed in any order.
+        self.streams.sort_unstable_by_key(|s| s.stream);
+        Analysis {
+            flagged: self.flagged,
+            streams: self.streams,
+        }
+    }
+}
+
+/// The SACK blocks of `p` (none without a count, whatever its index says).
+fn sacks_of<'c>(cap: &'c Capture, p: &TcpPacket) -> &'c [SackBlock] {
+    if p.sack_count > 0 {
+        cap.sacks_of(p)
+    } else {
+        &[]
     }
 }
 
@@ -206,59 +404,6 @@ fn last_packet_of_streams(conns: &Connections) -> Vec<u32> {
     last
 }
 
-/// The streams `s` with `s % shards == shard`, walked in frame order.
-/// Returns their flagged frames (in frame order) and the counts of the
-/// streams with any.
-fn analyze_shard(
-    cap: &Capture,
-    conns: &Connections,
-    reused: &[bool],
-    last: &[u32],
-    shard: usize,
-    shards: usize,
-) -> (Vec<Flagged>, Vec<StreamCounts>) {
-    const NONE: u32 = u32::MAX;
-    let mut slot_of = vec![NONE; conns.list.len()];
-    let mut open: Vec<ConnectionAnalyzer> = Vec::new();
-    let mut free: Vec<u32> = Vec::new();
-    let mut flagged = Vec::new();
-    let mut counts = Vec::new();
-    for (index, (&stream, p)) in conns.stream_of.iter().zip(&cap.packets).enumerate() {
-        if stream as usize % shards != shard {
-            continue;
-        }
-        let s = stream as usize;
-        let slot = match slot_of[s] {
-            NONE => {
-                let slot = match free.pop() {
-                    Some(slot) => {
-                        open[slot as usize].restart(stream, p, reused[s]);
-                        slot
-                    }
-                    None => {
-                        open.push(ConnectionAnalyzer::new(stream, p, reused[s]));
-                        open.len() as u32 - 1
-                    }
-                };
-                slot_of[s] = slot;
-                slot
-            }
-            slot => slot,
-        };
-        let conn = &mut open[slot as usize];
-        if let Some(f) = conn.packet(cap, index as u32, p) {
-            flagged.push(f);
-        }
-        if last[s] == index as u32 {
-            if let Some(c) = conn.finish() {
-                counts.push(c);
-            }
-            free.push(slot);
-        }
-    }
-    (flagged, counts)
-}
-
 /// Analyze one connection, its frames in order: its flagged frames and
 /// its counts.
 pub fn analyze_connection(
@@ -274,7 +419,10 @@ pub fn analyze_connection(
     let flagged = conn
         .packets
         .iter()
-        .filter_map(|&index| analyzer.packet(cap, index, &cap.packets[index as usize]))
+        .filter_map(|&index| {
+            let p = &cap.packets[index as usize];
+            analyzer.packet(sacks_of(cap, p), index, p)
+        })
         .collect();
     let mut counts = analyzer.counts.clone();
     counts.initial_rtt_ns = (analyzer.conv.first_rtt_ns != 0).then_some(analyzer.conv.first_rtt_ns);
@@ -284,8 +432,6 @@ pub fn analyze_connection(
 /// One connection being analyzed.
 struct ConnectionAnalyzer {
     conv: state::Conversation,
-    /// The endpoint that sent the first frame (direction a→b).
-    a: (twincap_parser::AddrId, u16),
     /// The next frame is the connection's first.
     first: bool,
     reused_ports: bool,
@@ -296,42 +442,30 @@ impl ConnectionAnalyzer {
     fn new(stream: u32, first: &TcpPacket, reused_ports: bool) -> ConnectionAnalyzer {
         ConnectionAnalyzer {
             conv: state::Conversation::default(),
-            a: (first.src, first.sport),
             first: true,
             reused_ports,
-            counts: StreamCounts {
-                stream,
-                ..StreamCounts::default()
-            },
+            counts: StreamCounts::start(stream, first),
         }
     }
 
     /// Start over for another connection, keeping allocated buffers.
     fn restart(&mut self, stream: u32, first: &TcpPacket, reused_ports: bool) {
         self.conv.reset();
-        self.a = (first.src, first.sport);
         self.first = true;
         self.reused_ports = reused_ports;
-        self.counts = StreamCounts {
-            stream,
-            ..StreamCounts::default()
-        };
+        self.counts = StreamCounts::start(stream, first);
     }
 
     /// The next frame of the connection (`index` into `Capture::packets`);
     /// returns it if it carries a flag.
-    fn packet(&mut self, cap: &Capture, index: u32, p: &TcpPacket) -> Option<Flagged> {
-        let dir = ((p.src, p.sport) != self.a) as usize;
+    fn packet(&mut self, sacks: &[SackBlock], index: u32, p: &TcpPacket) -> Option<Flagged> {
+        let dir = ((p.src, p.sport) != self.counts.a) as usize;
+        self.counts.packets += 1;
         let mut flags = Flags::EMPTY;
         if std::mem::take(&mut self.first) && self.reused_ports {
             flags.insert(Flag::ReusedPorts);
         }
         let mut values = Values::default();
-        let sacks = if p.sack_count > 0 {
-            cap.sacks_of(p)
-        } else {
-            &[]
-        };
         let shown = frame::dissect(p, sacks, dir, &mut self.conv, &mut flags, &mut values);
         if !shown || flags.is_empty() {
             return None;
@@ -350,6 +484,12 @@ impl ConnectionAnalyzer {
             packet: index,
             frame: p.frame,
             stream: self.counts.stream,
+            ts_ns: p.ts_ns,
+            dir: if dir == 0 {
+                Direction::AtoB
+            } else {
+                Direction::BtoA
+            },
             flags,
             values,
         })

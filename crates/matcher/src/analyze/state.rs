@@ -162,6 +162,17 @@ impl Conversation {
         self.tfo_syn_data = false;
     }
 
+    /// Give back the buffers of empty unacked lists: most connections of a
+    /// large capture sit idle with everything acknowledged, and their
+    /// buffers would add up to more than the rest of their state.
+    pub fn trim(&mut self) {
+        for flow in &mut self.flows {
+            if flow.unacked.is_empty() && flow.unacked.capacity() > 0 {
+                flow.unacked = VecDeque::new();
+            }
+        }
+    }
+
     /// (sender's flow, receiver's flow) for a segment going `dir`.
     pub fn fwd_rev(&mut self, dir: usize) -> (&mut Flow, &mut Flow) {
         let [a, b] = &mut self.flows;
