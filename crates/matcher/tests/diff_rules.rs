@@ -10,7 +10,9 @@
 //! tests needs (drop a receiver copy, add one, swap two) and checks the events.
 
 use std::net::{IpAddr, Ipv4Addr};
-use twincap_matcher::diff::{self, DiffOptions, DiffResult, Dir, EventKind, Side};
+use twincap_matcher::diff::{
+    self, Ambiguity, AmbiguousEvent, DiffOptions, DiffResult, Dir, EventKind, Side,
+};
 use twincap_parser::{conn, info, tcp_flags as F, Capture, TcpPacket};
 
 const CLIENT_IP: u32 = 0; // 10.0.0.2 in the client capture
@@ -628,6 +630,8 @@ mod retransmissions {
         let r = w.render();
         let (res, _, _) = run(r.client, r.lb);
         assert_eq!(events(&res), vec![]);
+        // In order and on time: keeping their order is no guess.
+        assert_eq!(res.flows[0].ambiguous, vec![]);
     }
 }
 
@@ -692,25 +696,73 @@ mod identical_copies {
         assert_eq!(lost[0].alternatives, vec![second]);
     }
 
+    /// The client's handshake ACK sent twice, `gap_us` apart, no timestamps,
+    /// the IP IDs zeroed by the middle. Returns the rendered captures, the
+    /// position of the first ACK's LB copy, and the first ACK.
+    fn two_acks_ids_zeroed(gap_us: i64) -> (Rendered, usize, Seg) {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        w.without_timestamps();
+        let ack = w.resend(2, gap_us, w.segs[2].pkt.ip_id + 100);
+        let mut r = w.render();
+        for p in &mut r.lb {
+            p.ip_id = 0;
+        }
+        let at =
+            r.lb.iter()
+                .position(|p| p.src == SNAT_IP && p.flags == F::ACK && p.ack == 9001)
+                .unwrap();
+        (r, at, ack)
+    }
+
+    /// Two identical ACKs 20 us apart; one copy arrives on time, the other
+    /// 30 ms late, after the request sent behind them. Whichever ACK was
+    /// held, it was overtaken: the reported reading keeps the order of the
+    /// two (the later one reordered) and `ambiguous` gives the other reading.
+    #[test]
+    fn a_held_copy_of_identical_packets_is_reported_both_ways() {
+        let (mut r, first, _) = two_acks_ids_zeroed(20);
+        r.lb[first].ts_ns += 30_000_000;
+        let (res, c, l) = run(r.client, r.lb);
+        let acks: Vec<u32> = c
+            .packets
+            .iter()
+            .filter(|p| p.flags == F::ACK && p.ack == 9001 && p.src == CLIENT_IP)
+            .map(|p| p.frame)
+            .collect();
+        let late = l
+            .packets
+            .iter()
+            .filter(|p| p.flags == F::ACK && p.ack == 9001)
+            .map(|p| p.frame)
+            .max()
+            .unwrap();
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Reordered, Dir::C2s, Some(acks[1]), Some(late))]
+        );
+        let either = |f: u32, reported: bool| AmbiguousEvent {
+            kind: EventKind::Reordered,
+            sender_frame: f,
+            reported,
+        };
+        assert_eq!(
+            res.flows[0].ambiguous,
+            vec![Ambiguity {
+                dir: Dir::C2s,
+                sender_frames: [acks[0], acks[1]],
+                events: vec![either(acks[0], false), either(acks[1], true)],
+            }]
+        );
+    }
+
     /// Two identical ACKs 10 us apart, three copies at the LB: the copy
     /// 10 us behind the first is the middle's duplicate (it sends the second
     /// copy straight after the first), the one 60 us later the second ACK.
     #[test]
     fn the_copy_straight_behind_another_is_the_duplicate() {
-        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
-        w.without_timestamps();
-        let ack = w.segs[2].clone();
-        w.resend(2, 10, ack.pkt.ip_id + 100);
-        let mut r = w.render();
-        for p in &mut r.lb {
-            p.ip_id = 0;
-        }
         // The LB copies of the two ACKs: at +100 us and +110 us. The first
         // is duplicated right behind itself; the second arrives 60 us later.
-        let at =
-            r.lb.iter()
-                .position(|p| p.src == SNAT_IP && p.flags == F::ACK && p.ack == 9001)
-                .unwrap();
+        let (mut r, at, ack) = two_acks_ids_zeroed(10);
         let first = r.lb[at].clone();
         r.lb[at + 1].ts_ns = first.ts_ns + 70_000;
         r.lb.push(TcpPacket {

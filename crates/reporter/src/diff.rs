@@ -11,8 +11,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use twincap_matcher::analyze::Analysis;
 use twincap_matcher::diff::{
-    AlignStats, ClockEstimate, ConnRef, DiffResult, Dir, Event, EventKind, Evidence, F5Pair,
-    FlowPair, Modification, NatChange, SideRstCause, Unmatched,
+    AlignStats, Ambiguity, ClockEstimate, ConnRef, DiffResult, Dir, Event, EventKind, Evidence,
+    F5Pair, FlowPair, Modification, NatChange, SideRstCause, Unmatched,
 };
 use twincap_parser::Capture;
 
@@ -115,6 +115,10 @@ pub struct FlowOut {
     /// The LB connection through an F5 BIG-IP's trailers, and its other leg.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub f5: Option<F5Pair>,
+    /// Choices between identical copies the two captures cannot decide,
+    /// and the events the other reading would report instead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ambiguous: Vec<Ambiguity>,
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -333,6 +337,7 @@ fn flow_out(f: &FlowPair, s: &Sides) -> FlowOut {
         events,
         rst_causes: f.rst_causes.clone(),
         f5: f.f5.clone(),
+        ambiguous: f.ambiguous.clone(),
     }
 }
 

@@ -387,7 +387,7 @@ pub fn align(
                 dup_likely[r as usize] = true;
             }
             if let (Some(a), Some(b)) = (gaps.get(dups - 1), gaps.get(dups)) {
-                if b.0 * 2 < a.0 * 3 {
+                if b.0 < a.0 * 2 {
                     for e in g {
                         dup_close[e.1 as usize] = true;
                     }
@@ -419,6 +419,29 @@ pub fn align(
     // path's own delay, and a copy nearer to it is the likelier (a stale
     // recent delay, e.g. of a held packet, must not pull the choice up).
     let base_delay = rules.min_delay_ns + clock_slack;
+    // The next receiver frame with the same key.
+    let mut next_same = vec![NONE; dp.receiver.len()];
+    for g in dp.receiver_sorted.chunk_by(|a, b| a.0 == b.0) {
+        for w in g.windows(2) {
+            next_same[w[0].1 as usize] = w[1].1;
+        }
+    }
+    // The next copy of the key arrives late whichever of the identical
+    // sender packets this one is: held beyond a normal delay, or after a
+    // packet sent later than all of them.
+    let late_anyway = |rpos: usize, viable: &[(u32, i64)]| -> bool {
+        let nx = next_same[rpos] as usize;
+        let last = viable.iter().map(|v| v.0).max().unwrap_or(0);
+        let s = sender.packet(dp.sender[last as usize].index);
+        let rn = receiver.packet(dp.receiver[nx].index);
+        let typical = rules.typical_delay_ns.max(0);
+        delay_ns(d, s, rn, clock) > 2 * typical + 1_000_000
+            || nx > rpos + 256
+            || dp.receiver[rpos + 1..nx].iter().any(|q| {
+                let g = range(sorted, q.key);
+                !g.is_empty() && g.iter().all(|e| e.1 > last)
+            })
+    };
     for (rpos, rp) in dp.receiver.iter().enumerate() {
         let r = receiver.packet(rp.index);
         let mut best: Option<(i64, u32)> = None;
@@ -484,19 +507,27 @@ pub fn align(
         // Fresh or duplicate: where the key has more receiver copies than
         // sender packets, the gaps said which copies are the duplicates.
         let chosen = match (best, best_dup) {
-            (Some(f), Some(dd)) if dup_likely[rpos] => {
+            (Some(f), Some(dd)) => {
                 if dup_close[rpos] {
                     alternatives.push((dd.1, f.1));
                 }
-                Some(dd)
+                Some(if dup_likely[rpos] || dd.0 < f.0 {
+                    dd
+                } else {
+                    f
+                })
             }
-            (Some(f), Some(dd)) => Some(if dd.0 < f.0 { dd } else { f }),
             (f, dd) => f.or(dd),
         };
         // Another sender packet this frame is as much a copy of, by every
         // field the receiver sees and by timing within the path's jitter.
+        // Where more copies follow in order, keeping the order is the
+        // likelier story; only a next copy that comes late anyway leaves
+        // the order open.
         if let (Some((_, spos)), Some((cost, _))) = (chosen, best) {
-            if first_copy[spos as usize] == NONE {
+            if first_copy[spos as usize] == NONE
+                && (later_same[rpos] == 0 || late_anyway(rpos, &viable))
+            {
                 alternatives.extend(
                     viable
                         .iter()

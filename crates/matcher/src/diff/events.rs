@@ -162,6 +162,7 @@ pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes
         ..NatChange::default()
     };
     let mut events = Vec::new();
+    let mut ambiguous = Vec::new();
     let mut stats = [AlignStats::default(); 2];
     for d in Dir::BOTH {
         let (rules, ip_id_word, al) = align_dir(
@@ -181,7 +182,9 @@ pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes
                 + al.resegmented_sender.iter().filter(|&&b| b).count() as u32,
             resegmented: al.resegmented_sender.iter().filter(|&&b| b).count() as u32,
         };
+        let from = events.len();
         direction_events(ctx, d, dp, &al, &rules, &mut events);
+        other_readings(ctx, d, dp, &al, &rules, &events[from..], &mut ambiguous);
         modifications(ctx, prep, d, &al, &mut nat, &mut events);
     }
     events.sort_by_key(|e| {
@@ -206,6 +209,81 @@ pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes
         events,
         rst_causes: Vec::new(),
         f5: None,
+        ambiguous,
+    }
+}
+
+/// Ambiguities re-read per direction, at most (each costs one pass).
+const READINGS: usize = 16;
+
+/// For each pair of sender packets the alignment could not tell apart, the
+/// events that change when the receiver's copies are read the other way
+/// round (the two packets' copies swapped).
+fn other_readings(
+    ctx: &Context,
+    d: Dir,
+    dp: &align::DirPackets,
+    al: &DirAlignment,
+    rules: &DirRules,
+    reported: &[Event],
+    out: &mut Vec<Ambiguity>,
+) {
+    let snd = side(ctx, sender_kind(d));
+    let key = |e: &Event| {
+        let f = match d {
+            Dir::C2s => e.client_frame,
+            Dir::S2c => e.lb_frame,
+        };
+        matches!(
+            e.kind,
+            EventKind::Lost | EventKind::Reordered | EventKind::Duplicated
+        )
+        .then_some((e.kind, f?))
+    };
+    let mut pairs: Vec<(u32, u32)> = al.alternatives.clone();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let main: Vec<(EventKind, u32)> = reported.iter().filter_map(key).collect();
+    for &(a, b) in pairs.iter().take(READINGS) {
+        let mut alt = al.clone();
+        let swap = |x: &mut u32| {
+            if *x == a {
+                *x = b;
+            } else if *x == b {
+                *x = a;
+            }
+        };
+        alt.sender_of.iter_mut().for_each(swap);
+        alt.first_copy.swap(a as usize, b as usize);
+        let mut other = Vec::new();
+        direction_events(ctx, d, dp, &alt, rules, &mut other);
+        let other: Vec<(EventKind, u32)> = other.iter().filter_map(key).collect();
+        let mut events: Vec<AmbiguousEvent> = main
+            .iter()
+            .filter(|k| !other.contains(k))
+            .map(|&(kind, f)| (kind, f, true))
+            .chain(
+                other
+                    .iter()
+                    .filter(|k| !main.contains(k))
+                    .map(|&(kind, f)| (kind, f, false)),
+            )
+            .map(|(kind, sender_frame, reported)| AmbiguousEvent {
+                kind,
+                sender_frame,
+                reported,
+            })
+            .collect();
+        if events.is_empty() {
+            continue;
+        }
+        events.sort_by_key(|e| (e.sender_frame, e.kind));
+        let frame = |s: u32| snd.packet(dp.sender[s as usize].index).frame;
+        out.push(Ambiguity {
+            dir: d,
+            sender_frames: [frame(a), frame(b)],
+            events,
+        });
     }
 }
 

@@ -277,6 +277,9 @@ pub struct FlowPair {
     /// BIG-IP's other leg(s) of the same full-proxy connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub f5: Option<F5Pair>,
+    /// Choices between identical copies the two captures cannot decide.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ambiguous: Vec<Ambiguity>,
 }
 
 /// A reset cause in one of the two captures.
@@ -322,6 +325,28 @@ pub struct F5PeerLeg {
     pub bytes: Option<crate::f5::LegComparison>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rst_causes: Vec<SideRstCause>,
+}
+
+/// Two sender frames the receiver cannot tell apart (identical once the
+/// middle zeroed or rewrote what differed, sent closer together than the
+/// path's jitter): reading the receiver's copies the other way round
+/// changes these events. Either reading is what the two files show.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Ambiguity {
+    pub dir: Dir,
+    /// The two sender-side frames (the chosen reading's first).
+    pub sender_frames: [u32; 2],
+    /// Events (kind, sender-side frame) in one reading and not the other.
+    pub events: Vec<AmbiguousEvent>,
+}
+
+/// An event only one reading of an [`Ambiguity`] has.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct AmbiguousEvent {
+    pub kind: EventKind,
+    pub sender_frame: u32,
+    /// In the reading the events report (else only in the other one).
+    pub reported: bool,
 }
 
 /// A connection seen on one side only.

@@ -271,11 +271,12 @@ fn jkey(e: &serde_json::Value) -> Option<EventKey> {
     )
 }
 
-/// Events twincap itself declares undecidable: an event naming one sender
-/// frame with `alternatives` it could as well name, where the truth names
-/// one of those alternatives instead. Both keys then count neither way
-/// (as the truth's `undecidable_events` do in `score_diff.py`): the tool
-/// said which frames it cannot tell apart, not which one it guessed.
+/// Events twincap itself declares undecidable: those that differ between
+/// the two readings of a choice it reports in a flow's `ambiguous`, and an
+/// event naming one sender frame with `alternatives` it could as well name
+/// where the truth names one of those alternatives instead. They count
+/// neither way (as the truth's `undecidable_events` do in `score_diff.py`):
+/// the tool said which frames it cannot tell apart, not only its guess.
 pub fn declared_ambiguous(ds: &Dataset, res: &DiffResult) -> Vec<EventKey> {
     let truth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(ds.dir.join("truth.json")).unwrap()).unwrap();
@@ -299,6 +300,18 @@ pub fn declared_ambiguous(ds: &Dataset, res: &DiffResult) -> Vec<EventKey> {
     };
     let got: BTreeSet<EventKey> = res.all_events().filter_map(keys_of_event).collect();
     let mut out = Vec::new();
+    // Events of the other reading of a choice twincap reports ambiguous.
+    for f in &res.flows {
+        for a in &f.ambiguous {
+            for e in &a.events {
+                let (c, l) = match a.dir {
+                    diff::Dir::C2s => (Some(e.sender_frame as u64), None),
+                    diff::Dir::S2c => (None, Some(e.sender_frame as u64)),
+                };
+                out.extend(key_of(e.kind.word(), a.dir.word(), c, l));
+            }
+        }
+    }
     for e in res.all_events().filter(|e| !e.alternatives.is_empty()) {
         let Some(k) = keys_of_event(e) else { continue };
         if want.contains(&k) {
