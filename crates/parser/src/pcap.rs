@@ -100,8 +100,9 @@ impl<'a> Walk<'a> for Pcap<'a> {
         if at >= self.bytes.len() {
             return Ok(None);
         }
+        let left = self.bytes.len() - at;
         let Some(header) = slice(self.bytes, at, RECORD_HEADER_LEN) else {
-            side.truncated(at);
+            side.truncated(at, RECORD_HEADER_LEN, left);
             return Ok(None);
         };
         let word = |i: usize| u32_at(header, i, self.swapped).unwrap_or(0);
@@ -122,7 +123,7 @@ impl<'a> Walk<'a> for Pcap<'a> {
             ));
         }
         let Some(data) = slice(self.bytes, at + RECORD_HEADER_LEN, captured as usize) else {
-            side.truncated(at);
+            side.truncated(at, RECORD_HEADER_LEN + captured as usize, left);
             return Ok(None);
         };
         self.at = at + RECORD_HEADER_LEN + captured as usize;

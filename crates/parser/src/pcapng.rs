@@ -351,15 +351,15 @@ impl<'a> Walk<'a> for Pcapng<'a> {
                     | block::CUSTOM_COPY
                     | block::CUSTOM_NO_COPY
             );
-            let cut = |side: &mut Side| {
+            let cut = |side: &mut Side, needed: usize| {
                 if is_frame {
-                    side.truncated(at)
+                    side.truncated(at, needed, self.bytes.len() - at)
                 } else {
                     side.truncated_block(at, &format!("a block of type 0x{kind:x}"))
                 }
             };
             let Some(declared) = u32_at(self.bytes, at + 4, self.swapped) else {
-                cut(side);
+                cut(side, 8);
                 return Ok(None);
             };
             // Some writers leave the padding out of the length; Wireshark
@@ -375,7 +375,7 @@ impl<'a> Walk<'a> for Pcapng<'a> {
                 ));
             }
             let Some(whole) = slice(self.bytes, at, len) else {
-                cut(side);
+                cut(side, len);
                 return Ok(None);
             };
             self.check_trailer(whole, at, side)?;

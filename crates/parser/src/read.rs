@@ -104,14 +104,17 @@ impl Side {
     }
 
     /// The file ends inside the record being read (the writer was killed):
-    /// warn, and stop reading with every whole record kept.
-    pub(crate) fn truncated(&mut self, offset: usize) {
+    /// warn, and stop reading with every whole record kept. The record (or
+    /// its header) needs `needed` bytes and `left` remain: a `left` far
+    /// larger than a cut-off record shows a damaged length instead.
+    pub(crate) fn truncated(&mut self, offset: usize, needed: usize, left: usize) {
         let frame = self.next_frame();
         self.warnings.push(Warning {
             frame,
             offset: Some(offset as u64),
             message: format!(
-                "file ends in the middle of frame {frame}: read {} whole frames",
+                "file ends in the middle of frame {frame} (its record needs {needed} bytes, \
+                 {left} are left): read {} whole frames",
                 frame - 1
             ),
         });

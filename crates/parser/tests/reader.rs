@@ -702,14 +702,17 @@ fn truncated_pcap_keeps_whole_frames_and_warns() {
     );
     let third = 24 + 2 * (16 + 54);
     // Cut inside the third record's data, then inside its header.
-    for cut in [file.len() - 10, third + 7] {
+    for (cut, needed, left) in [(file.len() - 10, 70, 60), (third + 7, 16, 7)] {
         let cap = read_bytes("truncated.pcap", &file[..cut]).unwrap();
         assert_eq!(cap.frames(), 2);
         assert_eq!(cap.warnings.len(), 1);
         let warning = &cap.warnings[0];
         assert_eq!(
             warning.message,
-            "file ends in the middle of frame 3: read 2 whole frames"
+            format!(
+                "file ends in the middle of frame 3 (its record needs {needed} bytes, \
+                 {left} are left): read 2 whole frames"
+            )
         );
         assert_eq!((warning.frame, warning.offset), (3, Some(third as u64)));
     }
@@ -722,11 +725,16 @@ fn truncated_pcapng_keeps_whole_frames_and_warns() {
     file.extend(epb(false, 0, 0, &eth_tcp(1, 0), &[]));
     let second = file.len();
     file.extend(epb(false, 0, 0, &eth_tcp(2, 0), &[]));
+    let block = file.len() - second;
     let cap = read_bytes("truncated.pcapng", &file[..file.len() - 1]).unwrap();
     assert_eq!(cap.frames(), 1);
     assert_eq!(
         cap.warnings[0].message,
-        "file ends in the middle of frame 2: read 1 whole frames"
+        format!(
+            "file ends in the middle of frame 2 (its record needs {block} bytes, {} are left): \
+             read 1 whole frames",
+            block - 1
+        )
     );
     assert_eq!(cap.warnings[0].offset, Some(second as u64));
 }
