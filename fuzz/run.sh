@@ -29,8 +29,7 @@ for t in "${targets[@]}"; do
     log="fuzz/artifacts/$t/last-run.log"
     if ! nice -n 10 cargo fuzz run --release --debug-assertions "$t" "fuzz/corpus/$t" -- \
         -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=2048 -timeout=10 \
-        -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
-        -artifact_prefix="fuzz/artifacts/$t/" >"$log" 2>&1; then
+        -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 >"$log" 2>&1; then
         status=1
     fi
     grep -E "panicked at|SUMMARY" "$log" | sort | uniq -c || true
