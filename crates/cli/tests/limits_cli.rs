@@ -176,7 +176,7 @@ fn pcapng_block_running_past_the_end_is_a_cut_file() {
     assert!(
         err.contains(&format!(
             "twincap: warning: {}: frame 5 (byte offset {at}): file ends in the middle of \
-             frame 5 (its record needs 1000000 bytes, 32 are left): read 4 whole frames",
+             frame 5 (its record needs 1000000 bytes, 52 are left): read 4 whole frames",
             p.display()
         )),
         "{err}"
