@@ -479,12 +479,17 @@ pub fn align(
             };
             // Arriving before it was sent is only clock error: costly
             // beyond what the clock estimate allows.
+            // Saturating: timestamps of damaged captures can be absurd.
             let early = if delay < -clock_slack {
-                -4 * (delay + clock_slack)
+                delay.saturating_add(clock_slack).saturating_mul(-4)
             } else {
                 0
             };
-            let c = (delay - reference).abs() + late + early;
+            let c = delay
+                .saturating_sub(reference)
+                .saturating_abs()
+                .saturating_add(late)
+                .saturating_add(early);
             viable.push((spos, c));
             if best.map_or(true, |(b, _)| c < b) {
                 best = Some((c, spos));
