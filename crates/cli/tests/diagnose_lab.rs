@@ -83,7 +83,7 @@ fn truth_resets(truth: &Value) -> BTreeSet<(u64, u64, Option<u64>, u64, bool)> {
                 late = Some(p.clone());
             } else if p.2.contains('R') {
                 if let Some(l) = late.take() {
-                    out.insert((pk[k].0, l.0, l.4, p.0, l.3 == "held"));
+                    out.insert((pk[k].0, l.0, l.4, p.0, l.3.split('+').any(|r| r == "held")));
                     break;
                 }
             }
@@ -250,6 +250,38 @@ fn undecided_copies(
     (copies, senders)
 }
 
+/// Events of `kind` in direction `dir` that only the other reading of an
+/// undecidable choice has (`flows[].ambiguous[].events[]` with
+/// `reported: false`): the truth may hold them where the report cannot.
+fn unreported(report: &Value, kind: &str, dir: &str) -> usize {
+    report["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f["ambiguous"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["dir"] == dir)
+        .flat_map(|a| a["events"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["kind"] == kind && e["reported"] == false)
+        .count()
+}
+
+/// Where an undecidable choice leaves events of `kind` that only the other
+/// reading has, the finding's count may differ from the truth's by that
+/// many and its frames cannot be pinned: check the count, say so.
+fn undecided(name: &str, report: &Value, id: &str, kind: &str, d: &str, truth: usize) -> bool {
+    let open = unreported(report, kind, d);
+    if open == 0 {
+        return false;
+    }
+    let f = one(report, id, d).unwrap();
+    let n = u(&f["figures"][kind]) as usize;
+    assert!(
+        n.abs_diff(truth) <= open,
+        "{name} {kind} {d}: {n} against {truth} in the truth"
+    );
+    true
+}
+
 /// Path loss, reordering and duplication: one finding per direction, with
 /// exactly the truth's frames on both sides.
 fn check_path(name: &str, report: &Value, truth: &Value) {
@@ -265,6 +297,7 @@ fn check_path(name: &str, report: &Value, truth: &Value) {
             .collect();
         match one(report, "path_loss", d) {
             None => assert!(lost.is_empty(), "{name}: path_loss {d} missing"),
+            Some(_) if undecided(name, report, "path_loss", "lost", d, lost.len()) => {}
             Some(f) => {
                 assert_eq!(
                     u(&f["figures"]["lost"]) as usize,
@@ -289,6 +322,7 @@ fn check_path(name: &str, report: &Value, truth: &Value) {
             .collect();
         match one(report, "path_reordering", d) {
             None => assert!(re.is_empty(), "{name}: path_reordering {d} missing"),
+            Some(_) if undecided(name, report, "path_reordering", "reordered", d, re.len()) => {}
             Some(f) => {
                 assert_eq!(
                     u(&f["figures"]["reordered"]) as usize,
@@ -315,6 +349,7 @@ fn check_path(name: &str, report: &Value, truth: &Value) {
             .collect();
         match one(report, "path_duplication", d) {
             None => assert!(dup.is_empty(), "{name}: path_duplication {d} missing"),
+            Some(_) if undecided(name, report, "path_duplication", "duplicated", d, dup.len()) => {}
             Some(f) => {
                 assert_eq!(
                     u(&f["figures"]["duplicated"]) as usize,

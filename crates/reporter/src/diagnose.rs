@@ -455,12 +455,13 @@ fn path_reordering(inp: &Inputs, d: Dir, out: &mut Vec<Diagnosis>) {
     let mut events = Vec::new();
     let (mut late_pk, mut late_ns) = (Vec::new(), Vec::new());
     for rows in inp.rows.values() {
+        let late = rows::lateness_all(rows, &inp.caps);
         for (i, r) in rows.iter().enumerate() {
             if r.dir != d || r.event != Some(EventKind::Reordered) {
                 continue;
             }
             events.push((r.client, r.lb));
-            if let Some(l) = rows::lateness(rows, i, &inp.caps) {
+            if let Some(l) = late[i] {
                 late_pk.push(l.packets as i64);
                 late_ns.push(l.ns);
             }

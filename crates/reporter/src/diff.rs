@@ -442,7 +442,7 @@ impl SeqBase {
     }
 }
 
-fn event_words(r: &Row, rows: &[Row], i: usize, caps: &Captures) -> String {
+fn event_words(r: &Row, late: Option<rows::Lateness>) -> String {
     let rcv = match r.dir {
         Dir::C2s => "LB",
         Dir::S2c => "client",
@@ -454,7 +454,7 @@ fn event_words(r: &Row, rows: &[Row], i: usize, caps: &Captures) -> String {
         Some(EventKind::Duplicated) => "duplicated: an extra copy".into(),
         Some(EventKind::OutsideWindow) => "outside the other capture's time window".into(),
         Some(EventKind::Modified) => String::new(),
-        Some(EventKind::Reordered) => match rows::lateness(rows, i, caps) {
+        Some(EventKind::Reordered) => match late {
             Some(l) => format!(
                 "reordered: arrived after {rcv} frame {} ({} pkt, {:.1} ms late)",
                 l.after_frame,
@@ -468,6 +468,7 @@ fn event_words(r: &Row, rows: &[Row], i: usize, caps: &Captures) -> String {
 
 fn flow_table(fi: usize, rows: &[Row], caps: &Captures, s: &Sides) -> FlowTable {
     let base = SeqBase::new(rows, caps);
+    let late = rows::lateness_all(rows, caps);
     let keep: Vec<bool> = if rows.len() <= FULL_TABLE_ROWS {
         vec![true; rows.len()]
     } else {
@@ -502,7 +503,7 @@ fn flow_table(fi: usize, rows: &[Row], caps: &Captures, s: &Sides) -> FlowTable 
             let p = caps.packet(true, l);
             cells[8..15].clone_from_slice(&base.cells(true, r.dir, p, p.ts_ns - s.lb_first_ns));
         }
-        cells[15] = event_words(r, rows, i, caps);
+        cells[15] = event_words(r, late[i]);
         out.push(Some(TableRow {
             cells,
             event: r.event,
