@@ -13,25 +13,19 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod support;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `twincap ARGS` from the checkout's root: its stdout.
 fn twincap(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_twincap"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    support::twincap(&root(), &args)
 }
 
 fn json(args: &[&str]) -> Value {
