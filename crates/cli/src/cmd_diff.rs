@@ -147,7 +147,12 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
     let client_analysis = twincap_matcher::analyze::analyze(&client, &client_conns);
     let lb_analysis = twincap_matcher::analyze::analyze(&lb, &lb_conns);
     stage("analyze");
-    let rep = report::DiffReport::build(
+    // Only text and Markdown print the frame tables.
+    let build = match args.format {
+        Format::Text | Format::Md => report::DiffReport::build,
+        Format::Json | Format::Yaml | Format::Html => report::DiffReport::build_without_tables,
+    };
+    let rep = build(
         &result,
         &report::Sources {
             caps: Captures {

@@ -516,7 +516,20 @@ fn flow_table(fi: usize, rows: &[Row], caps: &Captures, s: &Sides) -> FlowTable 
 }
 
 impl DiffReport {
+    /// The whole report, with the side-by-side frame tables that text and
+    /// Markdown print.
     pub fn build(res: &DiffResult, src: &Sources) -> DiffReport {
+        DiffReport::build_with(res, src, true)
+    }
+
+    /// The report without the frame tables: what JSON, YAML and HTML
+    /// write (`tables` is not serialized), so the cells of every problem
+    /// connection's packets are never formatted for them.
+    pub fn build_without_tables(res: &DiffResult, src: &Sources) -> DiffReport {
+        DiffReport::build_with(res, src, false)
+    }
+
+    fn build_with(res: &DiffResult, src: &Sources, with_tables: bool) -> DiffReport {
         let caps = src.caps;
         let (client, lb) = (caps.client, caps.lb);
         let (client_conns, lb_conns) = (caps.client_conns.list.len(), caps.lb_conns.list.len());
@@ -552,7 +565,7 @@ impl DiffReport {
         });
         let tables = row_map
             .iter()
-            .filter(|(&i, _)| has_problems(&res.flows[i]))
+            .filter(|(&i, _)| with_tables && has_problems(&res.flows[i]))
             .map(|(&i, r)| flow_table(i, r, &caps, &s))
             .collect();
         DiffReport {
