@@ -18,7 +18,6 @@ use super::types::{ClockEstimate, Dir, Evidence};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU32, Ordering};
 use twincap_parser::{info, tcp_flags, TcpPacket};
 
 /// Packets of each connection that go into the index.
@@ -173,17 +172,18 @@ impl Index {
 /// in parallel chunks.
 fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32), Votes>) {
     const CHUNK: usize = 1 << 16;
-    // A connection that has found this many matching packets has said
-    // enough: its later packets are not looked up (most of the work).
+    // A connection that has found this many matching packets in a chunk has
+    // said enough: its later packets there are not looked up (most of the work).
     const ENOUGH: u32 = 32;
     let packets = &query.cap.packets;
-    let hits: Vec<AtomicU32> = (0..query.conns.list.len())
-        .map(|_| AtomicU32::new(0))
-        .collect();
     let partial: Vec<FxHashMap<(u32, u32), Votes>> = (0..packets.len().div_ceil(CHUNK))
         .into_par_iter()
         .map(|chunk| {
             let mut local: FxHashMap<(u32, u32), Votes> = FxHashMap::default();
+            // Hits counted per chunk, not across threads: a shared counter
+            // made the votes (and so scores, confidences and clock samples)
+            // depend on thread timing.
+            let mut hits: FxHashMap<u32, u32> = FxHashMap::default();
             let mut ks = Vec::new();
             let mut seen: Vec<(u32, u8)> = Vec::new();
             let (start, end) = (chunk * CHUNK, ((chunk + 1) * CHUNK).min(packets.len()));
@@ -191,7 +191,7 @@ fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32
                 .iter()
                 .zip(&query.conns.stream_of[start..end])
             {
-                if hits[stream as usize].load(Ordering::Relaxed) >= ENOUGH {
+                if hits.get(&stream).is_some_and(|&n| n >= ENOUGH) {
                     continue;
                 }
                 let init = query.initiator_of(stream);
@@ -208,7 +208,7 @@ fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32
                             continue;
                         }
                         seen.push((other, e));
-                        hits[stream as usize].fetch_add(1, Ordering::Relaxed);
+                        *hits.entry(stream).or_default() += 1;
                         let key = if swap {
                             (other, stream)
                         } else {
