@@ -19,9 +19,11 @@
 
 pub mod f5;
 pub mod frame;
+pub mod host;
 pub mod rng;
 
 use frame::{PcapWriter, Segment};
+use host::{Arrival, Host, Outstanding};
 use rng::Rng;
 use serde::Serialize;
 use std::io;
@@ -252,7 +254,6 @@ pub fn generate(cfg: &Config, dir: &Path) -> io::Result<Summary> {
                 &mut rng,
                 &mut c,
                 start,
-                t0,
                 &mut sent,
                 &mut client_side,
                 &mut lb_side,
@@ -432,40 +433,59 @@ fn group_truth(
     }
 }
 
-/// Generate one connection's packets; returns the time of its last packet.
-#[allow(clippy::too_many_arguments)]
-fn script(
-    cfg: &Config,
-    rng: &mut Rng,
-    c: &mut Conn,
-    start: i64,
-    _t0: i64,
-    sent: &mut Vec<Sent>,
-    client_side: &mut Vec<Copy>,
-    lb_side: &mut Vec<Copy>,
-) -> i64 {
-    const SYN: u16 = 0x02;
-    const ACK: u16 = 0x10;
-    const PSH: u16 = 0x08;
-    const FIN: u16 = 0x01;
-    const RST: u16 = 0x04;
-    let mut t = start;
-    let (mut seq_c, mut seq_s) = (c.isn_c, c.isn_s);
-    let mut last = start;
-    let mut injected: Vec<Copy> = Vec::new();
-    // The last c2s data segment that crossed alone: (sent index, position of
-    // its receiver copy), a candidate for a GRO merge with the next.
-    let mut prev_c2s: Option<(usize, usize)> = None;
-    // Send one segment from one side; the path then does its thing.
-    let mut send = |rng: &mut Rng,
-                    c: &mut Conn,
-                    t: i64,
-                    c2s: bool,
-                    flags: u16,
-                    seq: u32,
-                    ack: u32,
-                    len: u16,
-                    impair: bool| {
+const SYN: u16 = 0x02;
+const ACK: u16 = 0x10;
+const PSH: u16 = 0x08;
+const FIN: u16 = 0x01;
+const RST: u16 = 0x04;
+
+/// One segment as a host hands it to the path.
+struct Out {
+    t: i64,
+    c2s: bool,
+    flags: u16,
+    seq: u32,
+    ack: u32,
+    tsval: u32,
+    tsecr: u32,
+    len: u16,
+    /// The path may lose, duplicate, hold or resegment it (not handshakes).
+    impair: bool,
+    /// New data (not a retransmission or a pure ACK): only new data is
+    /// resegmented (TSO, GRO).
+    new: bool,
+}
+
+/// What the path did with one sent segment.
+struct Delivery {
+    /// Each piece or copy that reached the receiver's host: when, and its
+    /// offset and length within the segment.
+    pieces: Vec<(i64, u16, u16)>,
+    /// It was GRO-merged into the previous c2s segment's receiver frame,
+    /// which now shows at this time: the bytes of both reach the server then.
+    merged_at: Option<i64>,
+}
+
+/// The path between the two capture points, and the two captures: what a
+/// sent segment looks like on each side and what the impairments do to it.
+struct Wire<'a> {
+    cfg: &'a Config,
+    sent: &'a mut Vec<Sent>,
+    client_side: &'a mut Vec<Copy>,
+    lb_side: &'a mut Vec<Copy>,
+    injected: Vec<Copy>,
+    /// The last c2s segment, if it was new data that crossed alone: (sent
+    /// index, position of its receiver copy), a candidate for a GRO merge
+    /// with the next.
+    prev_c2s: Option<(usize, usize)>,
+    /// Time of the last packet in either capture.
+    last: i64,
+}
+
+impl Wire<'_> {
+    /// Send one segment from one side; the path then does its thing.
+    fn send(&mut self, rng: &mut Rng, c: &mut Conn, o: &Out) -> Delivery {
+        let (cfg, t, c2s, flags, len) = (self.cfg, o.t, o.c2s, o.flags, o.len);
         let id = if c2s {
             c.id_c = c.id_c.wrapping_add(1);
             c.id_c
@@ -475,33 +495,21 @@ fn script(
             c.id_s = c.id_s.wrapping_add(1);
             c.id_s
         };
-        let tsv = ((t - start) / 1_000_000) as u32;
         let seg = Segment {
             conn: c.id,
             src: if c2s { CLIENT_IP } else { SERVER_IP },
             dst: if c2s { SERVER_IP } else { CLIENT_IP },
             sport: if c2s { c.client_port } else { SERVER_PORT },
             dport: if c2s { SERVER_PORT } else { c.client_port },
-            seq,
-            ack: if flags & ACK != 0 { ack } else { 0 },
+            seq: o.seq,
+            ack: if flags & ACK != 0 { o.ack } else { 0 },
             flags,
             ip_id: id,
             ttl: 64,
             mss: (flags & SYN != 0).then_some(1460),
-            ts: Some(if c2s {
-                (
-                    c.ts_c.wrapping_add(tsv),
-                    if flags & ACK != 0 {
-                        c.ts_s.wrapping_add(tsv)
-                    } else {
-                        0
-                    },
-                )
-            } else {
-                (c.ts_s.wrapping_add(tsv), c.ts_c.wrapping_add(tsv))
-            }),
+            ts: Some((o.tsval, o.tsecr)),
             len,
-            payload_seed: (c.id as u64) << 32 ^ seq as u64 ^ (c2s as u64) << 63,
+            payload_seed: (c.id as u64) << 32 ^ o.seq as u64 ^ (c2s as u64) << 63,
         };
         // The receiver-side form: SNAT, TTL, seq shift, IP ID, MSS clamp.
         let mut wire = seg.clone();
@@ -529,13 +537,24 @@ fn script(
         if let (Some(clamp), Some(m)) = (cfg.mss_clamp, wire.mss) {
             wire.mss = Some(m.min(clamp));
         }
-        let index = sent.len();
+        let index = self.sent.len();
         let r = rng.f64();
+        let impair = o.impair;
         let (mut relay, mut copies, mut extra) = ("forwarded", 1, 0);
-        let reseg = impair && !c2s && len >= 2 && rng.f64() < cfg.resegment;
+        // TSO on the LB side: new s2c data leaves the server as one
+        // super-segment and crosses as two (a retransmission crosses whole).
+        let reseg = impair && o.new && !c2s && len >= 2 && rng.f64() < cfg.resegment;
         // GRO on the LB side: this c2s data segment arrives merged into the
-        // previous one's receiver frame.
-        let merge = impair && c2s && len > 0 && prev_c2s.is_some() && rng.f64() < cfg.resegment;
+        // previous one's receiver frame (which has not reached the server
+        // yet: the merge moves it later, never earlier).
+        let merge = impair
+            && c2s
+            && o.new
+            && len > 0
+            && self
+                .prev_c2s
+                .is_some_and(|(_, pos)| self.lb_side[pos].ts_ns > t)
+            && rng.f64() < cfg.resegment;
         if merge {
             relay = "forwarded+merged";
         } else if impair && !reseg {
@@ -550,73 +569,77 @@ fn script(
                 extra = HOLD_NS;
             }
         }
-        sent.push(Sent {
+        self.sent.push(Sent {
             conn: c.id,
             c2s,
             sender_frame: 0,
             receiver_frames: Vec::new(),
             flags,
-            seq,
+            seq: o.seq,
             len,
             relay,
             resegmented: reseg || merge,
         });
         let (sender_list, receiver_list) = if c2s {
-            (&mut *client_side, &mut *lb_side)
+            (&mut *self.client_side, &mut *self.lb_side)
         } else {
-            (&mut *lb_side, &mut *client_side)
+            (&mut *self.lb_side, &mut *self.client_side)
         };
         sender_list.push(Copy {
             ts_ns: t,
-            seg: if c2s { seg.clone() } else { sender_form },
+            seg: if c2s { seg } else { sender_form },
             sent: Some(index),
             piece: false,
             merged_with: None,
         });
         let arrive = t + DELAY_NS + extra + (rng.u32() % 20_000) as i64;
+        self.last = self.last.max(arrive + 5_000);
         if merge {
-            let (prev, pos) = prev_c2s.take().unwrap();
-            sent[prev].resegmented = true;
+            let (prev, pos) = self.prev_c2s.take().unwrap();
+            self.sent[prev].resegmented = true;
             let cp = &mut receiver_list[pos];
             cp.seg.len += len;
             cp.seg.payload_seed ^= 0xaaaa;
             cp.ts_ns = cp.ts_ns.max(arrive);
             cp.merged_with = Some(index);
             cp.piece = true;
-            return arrive;
+            return Delivery {
+                pieces: vec![(cp.ts_ns, 0, len)],
+                merged_at: Some(cp.ts_ns),
+            };
         }
         if c2s {
-            prev_c2s = (impair && len > 0 && copies == 1 && extra == 0)
+            self.prev_c2s = (impair && o.new && len > 0 && copies == 1 && extra == 0)
                 .then_some((index, receiver_list.len()));
         }
+        let mut pieces = Vec::new();
         if reseg {
             // Two pieces on the wire, one super-segment in the sender capture.
             let half = len / 2;
             let mut a = wire.clone();
             a.len = half;
-            let mut b = wire.clone();
+            let mut b = wire;
             b.len = len - half;
             b.seq = b.seq.wrapping_add(half as u32);
             b.ip_id = b.ip_id.wrapping_add(1);
             b.payload_seed ^= 0x5555;
-            receiver_list.push(Copy {
-                ts_ns: arrive,
-                seg: a,
-                sent: Some(index),
-                piece: true,
-                merged_with: None,
-            });
-            receiver_list.push(Copy {
-                ts_ns: arrive + 2_000,
-                seg: b,
-                sent: Some(index),
-                piece: true,
-                merged_with: None,
-            });
+            for (k, piece) in [a, b].into_iter().enumerate() {
+                let (at, off) = (arrive + k as i64 * 2_000, k as u16 * half);
+                pieces.push((at, off, piece.len));
+                receiver_list.push(Copy {
+                    ts_ns: at,
+                    seg: piece,
+                    sent: Some(index),
+                    piece: true,
+                    merged_with: None,
+                });
+            }
         } else {
             for k in 0..copies {
+                let at = arrive + k * 5_000;
+                pieces.push((at, 0, len));
                 receiver_list.push(Copy {
-                    ts_ns: arrive + k * 5_000,
+                    ts_ns: at,
                     seg: wire.clone(),
                     sent: Some(index),
                     piece: false,
@@ -624,62 +647,355 @@ fn script(
                 });
             }
         }
-        arrive
-    };
-    // Handshake (never impaired: the pair stays recognisable).
-    last = last.max(send(rng, c, t, true, SYN, seq_c, 0, 0, false));
-    seq_c = seq_c.wrapping_add(1);
-    t += 2 * DELAY_NS;
-    last = last.max(send(rng, c, t, false, SYN | ACK, seq_s, seq_c, 0, false));
-    seq_s = seq_s.wrapping_add(1);
-    t += 2 * DELAY_NS;
-    last = last.max(send(rng, c, t, true, ACK, seq_c, seq_s, 0, false));
-    // Data both ways, each segment acking the other side's bytes so far.
-    for _ in 0..cfg.segments {
-        t += GAP_NS;
-        let len = rng.range(cfg.payload_min as u32, cfg.payload_max as u32) as u16;
-        last = last.max(send(rng, c, t, true, ACK | PSH, seq_c, seq_s, len, true));
-        seq_c = seq_c.wrapping_add(len as u32);
-        if cfg.inject > 0.0 && rng.f64() < cfg.inject {
-            // A RST toward the client, as if from the server.
-            let mut rst = Segment {
-                conn: c.id,
-                src: SERVER_IP,
-                dst: CLIENT_IP,
-                sport: SERVER_PORT,
-                dport: c.client_port,
-                seq: seq_s,
-                ack: 0,
-                flags: RST,
-                ip_id: 0,
-                ttl: 63,
-                mss: None,
-                ts: None,
-                len: 0,
-                payload_seed: 0,
-            };
-            rst.ack = 0;
-            injected.push(Copy {
-                ts_ns: t + DELAY_NS / 2,
-                seg: rst,
-                sent: None,
-                piece: false,
-                merged_with: None,
+        Delivery {
+            pieces,
+            merged_at: None,
+        }
+    }
+
+    /// A RST toward the client, as if from the server (`seq`: the server's
+    /// next sequence number), seen only in the client's capture.
+    fn inject(&mut self, c: &Conn, t: i64, seq: u32) {
+        let rst = Segment {
+            conn: c.id,
+            src: SERVER_IP,
+            dst: CLIENT_IP,
+            sport: SERVER_PORT,
+            dport: c.client_port,
+            seq,
+            ack: 0,
+            flags: RST,
+            ip_id: 0,
+            ttl: 63,
+            mss: None,
+            ts: None,
+            len: 0,
+            payload_seed: 0,
+        };
+        self.injected.push(Copy {
+            ts_ns: t + DELAY_NS / 2,
+            seg: rst,
+            sent: None,
+            piece: false,
+            merged_with: None,
+        });
+    }
+}
+
+/// What a host's application does, and where the close stands.
+struct App {
+    /// Data segments still to send; the length of the next (drawn when it
+    /// is first due) and when it is due.
+    data_left: u32,
+    next_len: Option<u16>,
+    next_at: Option<i64>,
+    /// The next data segment waits for the peer's window to open.
+    blocked: bool,
+    /// The client closes first: its FIN follows its data. The server's FIN
+    /// follows its own data and the client's FIN received in order.
+    closes_first: bool,
+    fin_sent: bool,
+    /// A pure ACK due (see [`Tcp::arrive`]); any segment sent carries it.
+    ack_due: Option<i64>,
+}
+
+impl App {
+    fn new(segments: u32, closes_first: bool) -> App {
+        App {
+            data_left: segments,
+            next_len: None,
+            next_at: None,
+            blocked: false,
+            closes_first,
+            fin_sent: false,
+            ack_due: None,
+        }
+    }
+
+    /// Its next data segment goes out soon (and carries the ACK).
+    fn sending(&self) -> bool {
+        self.data_left > 0 && !self.blocked
+    }
+
+    /// When this host sends its next data segment or FIN.
+    fn own_action(&self, host: &Host) -> Option<i64> {
+        if self.data_left > 0 {
+            self.next_at.filter(|_| !self.blocked)
+        } else if !self.fin_sent {
+            if self.closes_first {
+                self.next_at
+            } else {
+                let after = self.next_at.unwrap_or(i64::MIN);
+                host.fin_in_order_at.map(|p| (p + PROC_NS).max(after))
+            }
+        } else {
+            None
+        }
+    }
+
+    /// When this host sends next (not counting retransmissions).
+    fn next_action(&self, host: &Host) -> Option<i64> {
+        self.own_action(host).into_iter().chain(self.ack_due).min()
+    }
+}
+
+/// A host's reaction time: an answer goes out this long after its cause.
+const PROC_NS: i64 = 20_000;
+/// Retransmission timeout: Linux's floor (`TCP_RTO_MIN`, 200 ms), which is
+/// what a path of 0.6 ms round trip gets. It doubles on each expiry.
+const RTO_NS: i64 = 200_000_000;
+/// How often one segment is sent again before its sender gives up.
+const MAX_RETRIES: u32 = 8;
+/// Both hosts' receive window: 502 scaled by 7 (what frame.rs writes).
+const WINDOW: u64 = 502 << 7;
+
+/// The two hosts of one connection: client (0) and server (1).
+struct Tcp {
+    hosts: [Host; 2],
+    apps: [App; 2],
+    isn: [u32; 2],
+    ts_base: [u32; 2],
+    start: i64,
+}
+
+impl Tcp {
+    /// Host `h` sends a segment at `t` of `len` bytes from sequence offset
+    /// `rel`, acking what it holds in order and echoing the newest TSval it
+    /// has; what reaches the peer goes to the peer's inbox.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        wire: &mut Wire,
+        rng: &mut Rng,
+        c: &mut Conn,
+        h: usize,
+        t: i64,
+        flags: u16,
+        rel: u64,
+        len: u16,
+        impair: bool,
+        new: bool,
+    ) {
+        let peer = 1 - h;
+        let span = len as u64 + (flags & (SYN | FIN) != 0) as u64;
+        let ack_rel = self.hosts[h].rcv_nxt;
+        let out = Out {
+            t,
+            c2s: h == 0,
+            flags,
+            seq: self.isn[h].wrapping_add(rel as u32),
+            ack: self.isn[peer].wrapping_add(ack_rel as u32),
+            tsval: self.ts_base[h].wrapping_add(((t - self.start) / 1_000_000) as u32),
+            tsecr: if flags & ACK != 0 {
+                self.hosts[h].ts_recent
+            } else {
+                0
+            },
+            len,
+            impair,
+            new,
+        };
+        let d = wire.send(rng, c, &out);
+        for (at, off, piece_len) in d.pieces {
+            let start = rel + off as u64;
+            let last_piece = off + piece_len == len;
+            self.hosts[peer].inbox.push(Arrival {
+                at,
+                start,
+                end: if last_piece {
+                    rel + span
+                } else {
+                    start + piece_len as u64
+                },
+                fin: last_piece && flags & FIN != 0,
+                ack: (flags & ACK != 0).then_some(ack_rel),
+                tsval: out.tsval,
             });
         }
-        t += GAP_NS;
-        let len = rng.range(cfg.payload_min as u32, cfg.payload_max as u32) as u16;
-        last = last.max(send(rng, c, t, false, ACK | PSH, seq_s, seq_c, len, true));
-        seq_s = seq_s.wrapping_add(len as u32);
+        if let Some(at) = d.merged_at {
+            for a in self.hosts[peer].inbox.iter_mut() {
+                if a.end == rel && a.start < a.end {
+                    a.at = a.at.max(at);
+                }
+            }
+        }
+        let sent = Outstanding {
+            start: rel,
+            len,
+            flags,
+            span,
+        };
+        self.hosts[h].sent(t, sent, new);
+        self.apps[h].ack_due = None;
     }
-    t += GAP_NS;
-    last = last.max(send(rng, c, t, true, ACK | FIN, seq_c, seq_s, 0, true));
-    seq_c = seq_c.wrapping_add(1);
+
+    /// Host `h` takes in its next arrival. A host whose next data segment
+    /// is not about to go out (it has none left, or waits for the window)
+    /// acks, `PROC_NS` later, an arrival that moved its ACK (in-order data,
+    /// a filled hole, the peer's FIN) and, once it has sent its FIN, one
+    /// whose bytes it already held (so a lost last ACK is repaired) —
+    /// unless a segment of its own goes out about then and carries the ACK.
+    /// It sends no duplicate ACK for a segment above a hole: without SACK
+    /// blocks those would be identical packets (same sequence numbers, ACK
+    /// and TSval), which no one can tell apart once the middle rewrites IP
+    /// IDs; so holes are repaired by the retransmission timer alone.
+    fn arrive(&mut self, h: usize) {
+        let Some(r) = self.hosts[h].receive() else {
+            return;
+        };
+        let (host, app) = (&self.hosts[h], &mut self.apps[h]);
+        let a = r.arrival;
+        if app.blocked && r.acked_new && host.window_allows(app.next_len.unwrap_or(0), WINDOW) {
+            app.blocked = false;
+            app.next_at = Some(a.at + PROC_NS);
+        }
+        let due = a.at + PROC_NS;
+        let carried = app.own_action(host).is_some_and(|t| t <= due + GAP_NS);
+        let answer = r.advanced || (r.old && app.fin_sent);
+        if answer && !app.sending() && !carried && app.ack_due.is_none() {
+            app.ack_due = Some(due);
+        }
+    }
+
+    /// Host `h` does what is due at `t`: its next data segment, its FIN,
+    /// or a pure ACK.
+    fn act(&mut self, wire: &mut Wire, rng: &mut Rng, c: &mut Conn, h: usize, t: i64) {
+        let cfg = wire.cfg;
+        let snd_nxt = self.hosts[h].snd_nxt;
+        let app = &mut self.apps[h];
+        if app.own_action(&self.hosts[h]) != Some(t) {
+            return self.emit(wire, rng, c, h, t, ACK, snd_nxt, 0, true, false);
+        }
+        if app.data_left > 0 {
+            let len = *app.next_len.get_or_insert_with(|| {
+                rng.range(cfg.payload_min as u32, cfg.payload_max as u32) as u16
+            });
+            if !self.hosts[h].window_allows(len, WINDOW) {
+                app.blocked = true;
+                return;
+            }
+            app.next_len = None;
+            app.data_left -= 1;
+            app.next_at = Some(t + 2 * GAP_NS);
+            self.emit(wire, rng, c, h, t, ACK | PSH, snd_nxt, len, true, true);
+            if h == 0 && cfg.inject > 0.0 && rng.f64() < cfg.inject {
+                let seq = self.isn[1].wrapping_add(self.hosts[1].snd_nxt as u32);
+                wire.inject(c, t, seq);
+            }
+        } else {
+            app.fin_sent = true;
+            self.emit(wire, rng, c, h, t, ACK | FIN, snd_nxt, 0, true, true);
+        }
+    }
+
+    /// Host `h`'s retransmission timer fires at `t`.
+    fn expire(&mut self, wire: &mut Wire, rng: &mut Rng, c: &mut Conn, h: usize, t: i64) {
+        if let Some(o) = self.hosts[h].expire(t, MAX_RETRIES) {
+            self.emit(wire, rng, c, h, t, o.flags, o.start, o.len, true, false);
+        }
+    }
+}
+
+/// Generate one connection's packets; returns the time of its last packet.
+///
+/// The two hosts run TCP against each other through the path (a discrete
+/// event simulation, one event at a time in time order): the client host
+/// sits at the client capture point, the server host just behind the LB
+/// capture point, so what a host has received is what its capture shows
+/// arriving before it sends. Every segment acks only the bytes its host
+/// holds without a hole, and echoes the newest TSval it has received.
+///
+/// After the handshake (never impaired: the pair stays recognisable) both
+/// hosts send `segments` data segments, one every `2 * GAP_NS`, so with a
+/// one-way delay of `DELAY_NS` several are in flight each way and the path
+/// can reorder them; a sender never has more than the peer's window
+/// outstanding. The client then sends FIN; the server sends FIN once its
+/// data is out and the client's FIN has arrived in order; the client acks
+/// the server's FIN when that has arrived (as below).
+///
+/// A hole (a lost segment) is repaired the way TCP does without SACK
+/// recovery: the receiver's ACK stays at the hole (later segments wait
+/// above it), and the sender's retransmission timer (RFC 6298, 200 ms,
+/// restarted on each ACK of new data) fires and sends the oldest
+/// unacknowledged segment again — a new sent packet, same sequence number
+/// and payload, new IP ID and TSval, which the path may impair too; the
+/// timeout doubles on each expiry and the sender gives up after
+/// `MAX_RETRIES`. SACK is negotiated on the SYNs but no SACK blocks are
+/// written, and receivers send no duplicate ACKs (see [`Tcp::arrive`]), so
+/// there is no fast retransmit or SACK recovery: a hole lasts one RTO.
+/// A lost FIN or a lost last ACK is repaired the same way (the unacked FIN
+/// is sent again). A host with data still to send acks
+/// with its next data segment (every `2 * GAP_NS`: a delayed ACK); a host
+/// with none (or waiting for the window) acks with a pure ACK when its ACK
+/// moves (see [`Tcp::arrive`]), so the sender learns of a repaired hole.
+#[allow(clippy::too_many_arguments)]
+fn script(
+    cfg: &Config,
+    rng: &mut Rng,
+    c: &mut Conn,
+    start: i64,
+    sent: &mut Vec<Sent>,
+    client_side: &mut Vec<Copy>,
+    lb_side: &mut Vec<Copy>,
+) -> i64 {
+    let mut wire = Wire {
+        cfg,
+        sent,
+        client_side,
+        lb_side,
+        injected: Vec::new(),
+        prev_c2s: None,
+        last: start,
+    };
+    let mut tcp = Tcp {
+        hosts: [Host::new(RTO_NS), Host::new(RTO_NS)],
+        apps: [App::new(cfg.segments, true), App::new(cfg.segments, false)],
+        isn: [c.isn_c, c.isn_s],
+        ts_base: [c.ts_c, c.ts_s],
+        start,
+    };
+    // Handshake: SYN, SYN-ACK after the SYN arrived, ACK after the SYN-ACK.
+    let w = &mut wire;
+    let mut t = start;
+    tcp.emit(w, rng, c, 0, t, SYN, 0, 0, false, true);
     t += 2 * DELAY_NS;
-    last = last.max(send(rng, c, t, false, ACK | FIN, seq_s, seq_c, 0, true));
-    seq_s = seq_s.wrapping_add(1);
+    while tcp.hosts[1].next_arrival().is_some_and(|a| a <= t) {
+        tcp.arrive(1);
+    }
+    tcp.emit(w, rng, c, 1, t, SYN | ACK, 0, 0, false, true);
     t += 2 * DELAY_NS;
-    last = last.max(send(rng, c, t, true, ACK, seq_c, seq_s, 0, true));
-    client_side.append(&mut injected);
-    last
+    while tcp.hosts[0].next_arrival().is_some_and(|a| a <= t) {
+        tcp.arrive(0);
+    }
+    tcp.emit(w, rng, c, 0, t, ACK, 1, 0, false, false);
+    // The client's data follows its ACK; the server's, the ACK's arrival.
+    tcp.apps[0].next_at = Some(t + GAP_NS);
+    tcp.apps[1].next_at = tcp.hosts[1].next_arrival().map(|a| a + GAP_NS);
+    loop {
+        // The next event: arrivals first, then timers, then sends.
+        let mut next: Option<(i64, u8, usize)> = None;
+        for h in 0..2 {
+            let host = &tcp.hosts[h];
+            for (at, kind) in [
+                (host.next_arrival(), 0),
+                (host.timer, 1),
+                (tcp.apps[h].next_action(host), 2),
+            ] {
+                if let Some(at) = at {
+                    if next.map_or(true, |n| (at, kind, h) < n) {
+                        next = Some((at, kind, h));
+                    }
+                }
+            }
+        }
+        match next {
+            None => break,
+            Some((_, 0, h)) => tcp.arrive(h),
+            Some((at, 1, h)) => tcp.expire(w, rng, c, h, at),
+            Some((at, _, h)) => tcp.act(w, rng, c, h, at),
+        }
+    }
+    let mut injected = std::mem::take(&mut wire.injected);
+    wire.client_side.append(&mut injected);
+    wire.last
 }

@@ -38,9 +38,11 @@ fn check(name: &str, cfg: &Config) {
     }
     assert_eq!(sc.pairs_ok, sc.pairs_want, "{line}");
     assert_eq!(sc.pairs_right, sc.pairs_got, "{line}");
+    // The generator's TCP is causal and its copies tell apart (a lost
+    // segment's retransmission has a later TSval): every event is found.
     for k in KINDS {
         let (ok, g, w) = sc.kinds[k];
-        assert!(ratio(ok, g) >= 0.98 && ratio(ok, w) >= 0.98, "{line}");
+        assert!(ok == g && ok == w, "{line}");
     }
     assert!(
         (res.clock.offset_s - cfg.clock_offset_s).abs() < 0.001,
