@@ -4,91 +4,12 @@
 //! `bulk-zerowindow` scenario; retransmissions, dup ACKs, out-of-order from
 //! the others). Every frame that either tool flags must carry the same set.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod support;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const FLAGS: &[&str] = &[
-    "retransmission",
-    "fast_retransmission",
-    "spurious_retransmission",
-    "out_of_order",
-    "lost_segment",
-    "ack_lost_segment",
-    "duplicate_ack",
-    "zero_window",
-    "zero_window_probe",
-    "zero_window_probe_ack",
-    "window_full",
-    "window_update",
-    "keep_alive",
-    "keep_alive_ack",
-    "reused_ports",
-    "tfo_syn",
-    "tfo_ack",
-];
-
-type Flagged = BTreeMap<u64, BTreeSet<String>>;
-
-fn tshark_flags(file: &Path) -> Flagged {
-    let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"]).arg(file).args([
-        "-Y",
-        "tcp.analysis.flags",
-        "-T",
-        "fields",
-        "-e",
-        "frame.number",
-    ]);
-    for f in FLAGS {
-        cmd.args(["-e", &format!("tcp.analysis.{f}")]);
-    }
-    let out = cmd.output().expect("tshark runs");
-    assert!(out.status.success(), "tshark failed on {}", file.display());
-    let mut m = Flagged::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let cols: Vec<&str> = line.split('\t').collect();
-        let frame: u64 = cols[0].parse().unwrap();
-        let set: BTreeSet<String> = FLAGS
-            .iter()
-            .zip(&cols[1..])
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(f, _)| f.to_string())
-            .collect();
-        if !set.is_empty() {
-            m.insert(frame, set);
-        }
-    }
-    m
-}
-
-fn twincap_flags(file: &Path) -> Flagged {
-    let out = Command::new(env!("CARGO_BIN_EXE_twincap"))
-        .arg("analyze")
-        .arg(file)
-        .args(["--format", "json"])
-        .output()
-        .expect("twincap runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut m = Flagged::new();
-    for fr in v["frames"].as_array().unwrap() {
-        let set: BTreeSet<String> = fr["flags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect();
-        if !set.is_empty() {
-            m.insert(fr["frame"].as_u64().unwrap(), set);
-        }
-    }
-    m
-}
+use support::{tshark_flags, twincap_flags};
 
 fn lab_captures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lab");
