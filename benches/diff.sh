@@ -4,8 +4,9 @@
 # `mergecap -w /dev/null client.pcap lb.pcap` in the same run.
 #
 # usage: benches/diff.sh [CONNECTIONS] [SEGMENTS]
-#   CONNECTIONS (default 10000) x (2 x SEGMENTS + 6) packets per side;
-#   SEGMENTS defaults to 100: 10000 x 206 = 2.06M packets per side.
+#   CONNECTIONS (default 10000) x (2 x SEGMENTS + 6) packets per side, plus
+#   retransmissions and pure ACKs (~3%); SEGMENTS defaults to 100:
+#   10000 x 206 = 2.06M, in fact 2.11M, packets per side.
 # env: BENCH_DIR (default /tmp/twincap-bench), CARGO_TARGET_DIR.
 #
 # Prints the best wall time of each over RUNS runs, the ratio diff/merge

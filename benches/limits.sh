@@ -49,7 +49,8 @@ synth() { # synth DIR ARGS...: a pair, once
 for what in "$@"; do
     case $what in
     conns)
-        # 2 x 1 segments + 6 = 8 packets per connection, 64 at a time.
+        # 2 x 1 segments + 6 = 8 packets per connection (about 9.6 with the
+        # client's pure ACK of the server's data and retransmissions), 64 at a time.
         synth "$dir/conns" --connections "$conns" --segments 1 --concurrency 64 \
             --nat-pool 4096 --payload-min 10 --payload-max 60 --loss 0.01 --reorder 0.01
         measure conns-flows flows "$dir/conns/client.pcap" --format json

@@ -16,6 +16,14 @@
 //! clamping, segmentation changes (a TSO super-segment in the LB's capture
 //! that crosses as two segments; two client segments that the LB's capture
 //! shows GRO-merged into one), and the LB clock's offset and drift.
+//!
+//! The TCP itself is causal: the two hosts of a connection run against each
+//! other through the path ([`host`]; the client host at the client capture
+//! point, the server host just behind the LB's), so each segment acks only
+//! what had arrived at its host, and a lost segment is sent again when its
+//! sender's retransmission timer fires (see `script`). Wireshark flags on
+//! these captures what an impaired path makes it flag, a few percent of the
+//! frames (`crates/cli/tests/synth_tshark.rs`).
 
 pub mod f5;
 pub mod frame;
