@@ -28,6 +28,8 @@ pub struct Arrival {
     /// Its ACK, an offset from the receiving host's ISN.
     pub ack: Option<u64>,
     pub tsval: u32,
+    /// The receive window it advertises, in bytes (a SYN's is not scaled).
+    pub window: u64,
 }
 
 /// One of the host's own segments that the peer has not acknowledged.
@@ -47,8 +49,6 @@ pub struct Received {
     /// Its bytes were all received before (a duplicate or a needless
     /// retransmission): a host that has nothing more to send answers it.
     pub old: bool,
-    /// It acknowledged new data of this host.
-    pub acked_new: bool,
     /// It moved `rcv_nxt` (in-order bytes, or the bytes of a hole).
     pub advanced: bool,
 }
@@ -73,6 +73,8 @@ pub struct Host {
     above: Vec<(u64, u64)>,
     /// Newest TSval received, echoed in TSecr.
     pub ts_recent: u32,
+    /// The peer's receive window, as its latest segment here advertised.
+    pub peer_window: u64,
     /// Where the peer's FIN ends, once one has arrived, and when all
     /// bytes up to it had (the peer's FIN received in order).
     fin_end: Option<u64>,
@@ -94,6 +96,7 @@ impl Host {
             rcv_nxt: 0,
             above: Vec::new(),
             ts_recent: 0,
+            peer_window: 0,
             fin_end: None,
             fin_in_order_at: None,
             inbox: Vec::new(),
@@ -118,6 +121,7 @@ impl Host {
         if a.fin {
             self.fin_end = Some(a.end);
         }
+        self.peer_window = a.window;
         if self.fin_in_order_at.is_none() && self.fin_end.is_some_and(|e| self.rcv_nxt >= e) {
             self.fin_in_order_at = Some(a.at);
         }
@@ -141,7 +145,6 @@ impl Host {
         Some(Received {
             arrival: a,
             old,
-            acked_new,
             advanced: self.rcv_nxt > rcv_before,
         })
     }
@@ -184,8 +187,8 @@ impl Host {
     }
 
     /// Whether `len` more new bytes fit in the peer's receive window.
-    pub fn window_allows(&self, len: u16, window: u64) -> bool {
-        self.snd_nxt + len as u64 <= self.snd_una + window
+    pub fn window_allows(&self, len: u16) -> bool {
+        self.snd_nxt + len as u64 <= self.snd_una + self.peer_window
     }
 
     /// The timer fired at `t`: the segment to send again (the oldest
@@ -216,6 +219,7 @@ mod tests {
         fin: false,
         ack: None,
         tsval: 5,
+        window: 20,
     };
 
     fn take(h: &mut Host, arrivals: &[Arrival]) -> Vec<Received> {
@@ -306,7 +310,7 @@ mod tests {
         assert_eq!((h.timer, h.unacked.len()), (Some(1100), 1));
         assert_eq!(h.expire(1100, 3), Some(seg(11)));
         assert_eq!((h.rto, h.timer), (2000, Some(3100)));
-        assert!(!h.window_allows(11, 20) && h.window_allows(10, 20));
+        assert!(!h.window_allows(11) && h.window_allows(10));
     }
 
     #[test]

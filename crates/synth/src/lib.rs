@@ -754,7 +754,9 @@ const PROC_NS: i64 = 20_000;
 const RTO_NS: i64 = 200_000_000;
 /// How often one segment is sent again before its sender gives up.
 const MAX_RETRIES: u32 = 8;
-/// Both hosts' receive window: 502 scaled by 7 (what frame.rs writes).
+/// Both hosts' receive window: frame.rs writes 502 and a window scale of 7
+/// on SYNs, so a SYN offers 502 bytes and every later segment 502 << 7.
+const WINDOW_SYN: u64 = 502;
 const WINDOW: u64 = 502 << 7;
 
 /// The two hosts of one connection: client (0) and server (1).
@@ -818,6 +820,7 @@ impl Tcp {
                 fin: last_piece && flags & FIN != 0,
                 ack: (flags & ACK != 0).then_some(ack_rel),
                 tsval: out.tsval,
+                window: if flags & SYN != 0 { WINDOW_SYN } else { WINDOW },
             });
         }
         if let Some(at) = d.merged_at {
@@ -853,7 +856,7 @@ impl Tcp {
         };
         let (host, app) = (&self.hosts[h], &mut self.apps[h]);
         let a = r.arrival;
-        if app.blocked && r.acked_new && host.window_allows(app.next_len.unwrap_or(0), WINDOW) {
+        if app.blocked && host.window_allows(app.next_len.unwrap_or(0)) {
             app.blocked = false;
             app.next_at = Some(a.at + PROC_NS);
         }
@@ -878,7 +881,7 @@ impl Tcp {
             let len = *app.next_len.get_or_insert_with(|| {
                 rng.range(cfg.payload_min as u32, cfg.payload_max as u32) as u16
             });
-            if !self.hosts[h].window_allows(len, WINDOW) {
+            if !self.hosts[h].window_allows(len) {
                 app.blocked = true;
                 return;
             }
@@ -917,7 +920,8 @@ impl Tcp {
 /// hosts send `segments` data segments, one every `2 * GAP_NS`, so with a
 /// one-way delay of `DELAY_NS` several are in flight each way and the path
 /// can reorder them; a sender never has more than the peer's window
-/// outstanding. The client then sends FIN; the server sends FIN once its
+/// outstanding (502 bytes as the SYN offered it until a later segment of
+/// the peer's arrives with the scaled window). The client then sends FIN; the server sends FIN once its
 /// data is out and the client's FIN has arrived in order; the client acks
 /// the server's FIN when that has arrived (as below).
 ///
