@@ -4,23 +4,24 @@ use crate::{warn, Failure, Format};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use twincap_parser::{read_capture, ReadOptions};
+use twincap_matcher::analyze::StreamingAnalysis;
+use twincap_parser::{read_packets, ReadOptions};
 use twincap_reporter::analyze;
 
 pub fn run(file: &Path, format: Format) -> Result<ExitCode, Failure> {
-    // Payloads are not hashed: nothing here compares them. (The packets
-    // are kept: F5 trailers and reset causes are reported per connection
-    // from them; `analyze::StreamingAnalysis` flags frames without keeping
-    // packets, once those parts of the report can be made without them.)
+    // Payloads are not hashed: nothing here compares them.
     let opts = ReadOptions {
         skip_payload_hash: true,
         ..ReadOptions::default()
     };
-    let cap = read_capture(file, &opts)?;
+    // No packet is kept: the reader hands each one to the analysis, which
+    // keeps the state of the open connections, the flagged frames and what
+    // the F5 report and the reset causes need (`PacketFacts`).
+    let mut streaming = StreamingAnalysis::default();
+    let cap = read_packets(file, &opts, &mut streaming)?;
     warn(&cap);
-    let conns = twincap_parser::conn::split(&cap);
-    let analysis = twincap_matcher::analyze::analyze(&cap, &conns);
-    let report = analyze::AnalyzeReport::build(&cap, &conns, &analysis);
+    let (analysis, facts) = streaming.finish_with_facts();
+    let report = analyze::AnalyzeReport::from_facts(&cap, &analysis, &facts);
     // Written as it is made: a report of a large capture is never one
     // string in memory.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -36,8 +37,8 @@ pub fn run(file: &Path, format: Format) -> Result<ExitCode, Failure> {
     };
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = written.and_then(|()| out.flush());
-    // The process ends here: leave the (large) capture, analysis and
-    // report to the OS instead of freeing them piece by piece.
-    std::mem::forget((cap, conns, analysis, report));
+    // The process ends here: leave the analysis and report to the OS
+    // instead of freeing them piece by piece.
+    std::mem::forget((cap, analysis, facts, report));
     Ok(ExitCode::SUCCESS)
 }

@@ -17,14 +17,19 @@
 //!   delivered each way on each leg, and how long the BIG-IP took to pass
 //!   the first and the last byte on, each way ([`LegComparison`]).
 //!
-//! All of it comes from `Capture::f5` (the parser's side table); a capture
-//! without trailers gives no [`F5Conn`] at all.
+//! All of it comes from `Capture::f5` (the parser's side table) and a few
+//! facts of the packets ([`PacketFacts`]: the stream and time of each
+//! trailer frame, each connection's endpoints and span, the RST frames that
+//! may state a cause), which a reader that keeps no packet gathers as it
+//! goes; a capture without trailers gives no [`F5Conn`] at all.
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::net::IpAddr;
-use twincap_parser::f5::{F5Frame, FrameRstCause, PeerFlow, RstCause, RstCauseSource, NONE};
-use twincap_parser::{endpoint, tcp_flags, AddrId, Capture, Connection, Connections};
+use twincap_parser::f5::{
+    F5Frame, F5Table, FrameRstCause, PeerFlow, RstCause, RstCauseSource, NONE,
+};
+use twincap_parser::{endpoint, tcp_flags, AddrId, Capture, Connection, Connections, TcpPacket};
 
 /// Which leg of a full-proxy connection a connection is, from the direction
 /// of its opening SYN through the BIG-IP.
@@ -131,15 +136,121 @@ impl RstCauseRef {
 /// The RST causes of a connection's frames, in frame order, each with its
 /// packet's index in `Capture::packets`.
 pub fn rst_causes_of(cap: &Capture, c: &Connection) -> Vec<(u32, RstCauseRef)> {
-    if cap.rst_payloads.is_empty() && cap.f5.rst_causes.is_empty() {
+    if !has_rst_causes(cap) {
         return Vec::new();
     }
     c.packets
         .iter()
-        .filter(|&&i| cap.packets[i as usize].has(tcp_flags::RST))
-        .filter_map(|&i| Some((i, cap.rst_cause(cap.packets[i as usize].frame)?)))
-        .map(|(i, c)| (i, RstCauseRef::new(&c)))
+        .filter_map(|&i| Some((i, rst_cause(cap, &cap.packets[i as usize])?)))
         .collect()
+}
+
+/// Whether any frame of `cap` may say why it was reset.
+fn has_rst_causes(cap: &Capture) -> bool {
+    !(cap.rst_payloads.is_empty() && cap.f5.rst_causes.is_empty())
+}
+
+/// The reset cause of packet `p`, if it is a RST that states one.
+fn rst_cause(cap: &Capture, p: &TcpPacket) -> Option<RstCauseRef> {
+    if !p.has(tcp_flags::RST) {
+        return None;
+    }
+    Some(RstCauseRef::new(&cap.rst_cause(p.frame)?))
+}
+
+/// What the F5 summaries ([`connections`]) and the reset causes of a report
+/// read of a capture's packets, gathered one packet at a time
+/// ([`PacketFacts::push`]), so that a reader that does not keep the packets
+/// (`twincap analyze`) reports them as one that does: per F5 trailer row,
+/// the stream, time and opening-SYN bit of its packet (16 bytes); per
+/// connection its endpoints and first and last time (32 bytes); the RST
+/// frames that may state a cause. [`PacketFacts::of`] gathers them from a
+/// whole capture.
+#[derive(Clone, Debug, Default)]
+pub struct PacketFacts {
+    /// One per row of `Capture::f5.frames`, in the same order.
+    rows: Vec<RowFact>,
+    /// Indexed by stream.
+    conns: Vec<ConnFact>,
+    /// (frame, stream) of every RST with a payload or an F5 trailer, in
+    /// frame order.
+    rsts: Vec<(u32, u32)>,
+}
+
+/// The packet of one F5 trailer row.
+#[derive(Clone, Copy, Debug)]
+struct RowFact {
+    stream: u32,
+    /// A SYN without ACK: the frame that opened its connection.
+    opening_syn: bool,
+    ts_ns: i64,
+}
+
+/// One connection: the endpoint that sent its first frame, the other, and
+/// the times of its first and last frames.
+#[derive(Clone, Copy, Debug)]
+struct ConnFact {
+    a: (AddrId, u16),
+    b: (AddrId, u16),
+    span: Span,
+}
+
+impl PacketFacts {
+    /// The next TCP packet of the capture, in frame order: its `stream`
+    /// (streams start in number order), whether the reader kept its F5
+    /// trailer (a row of `Capture::f5.frames`) and its RST payload
+    /// (`Capture::rst_payloads`).
+    pub fn push(&mut self, p: &TcpPacket, stream: u32, f5_row: bool, rst_payload: bool) {
+        let s = stream as usize;
+        if s == self.conns.len() {
+            self.conns.push(ConnFact {
+                a: (p.src, p.sport),
+                b: (p.dst, p.dport),
+                span: (p.ts_ns, p.ts_ns),
+            });
+        } else if let Some(c) = self.conns.get_mut(s) {
+            c.span.1 = p.ts_ns;
+        }
+        if f5_row {
+            self.rows.push(RowFact {
+                stream,
+                opening_syn: p.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN,
+                ts_ns: p.ts_ns,
+            });
+        }
+        if p.has(tcp_flags::RST) && (f5_row || rst_payload) {
+            self.rsts.push((p.frame, stream));
+        }
+    }
+
+    /// The facts of a whole capture, `conns` being `conn::split(cap)`.
+    pub fn of(cap: &Capture, conns: &Connections) -> PacketFacts {
+        let mut facts = PacketFacts::default();
+        let mut rows = cap.f5.frames.iter().map(|f| f.packet).peekable();
+        let mut payloads = cap.rst_payloads.iter().map(|(f, _)| *f).peekable();
+        for (i, (p, &stream)) in cap.packets.iter().zip(&conns.stream_of).enumerate() {
+            let f5_row = rows.next_if_eq(&(i as u32)).is_some();
+            let rst_payload = payloads.next_if_eq(&p.frame).is_some();
+            facts.push(p, stream, f5_row, rst_payload);
+        }
+        facts
+    }
+
+    /// Connections seen.
+    pub fn connections(&self) -> u32 {
+        self.conns.len() as u32
+    }
+
+    /// Every stated reset cause with its stream, in frame order.
+    pub fn rst_causes(&self, cap: &Capture) -> Vec<(u32, RstCauseRef)> {
+        if !has_rst_causes(cap) {
+            return Vec::new();
+        }
+        self.rsts
+            .iter()
+            .filter_map(|&(frame, stream)| Some((stream, RstCauseRef::new(&cap.rst_cause(frame)?))))
+            .collect()
+    }
 }
 
 /// What the trailers say about one connection.
@@ -175,26 +286,49 @@ pub struct F5Conn {
 /// connections none of whose frames carries an F5 trailer (every connection
 /// of a capture without trailers).
 pub fn connections(cap: &Capture, conns: &Connections) -> Vec<Option<F5Conn>> {
+    let mut out = vec![None; conns.list.len()];
+    if cap.f5.frames.is_empty() {
+        return out;
+    }
+    for (stream, c) in connections_from(cap, &PacketFacts::of(cap, conns)) {
+        out[stream as usize] = Some(c);
+    }
+    out
+}
+
+/// [`connections`] from the capture's [`PacketFacts`] (the capture's
+/// packets are not read: it may have none), for the connections with at
+/// least one F5 trailer only, in stream order.
+pub fn connections_from(cap: &Capture, facts: &PacketFacts) -> Vec<(u32, F5Conn)> {
     let t = &cap.f5;
     if t.frames.is_empty() {
-        return vec![None; conns.list.len()];
+        return Vec::new();
     }
-    // Trailer rows per stream, in frame order.
-    let mut rows: Vec<Vec<&F5Frame>> = vec![Vec::new(); conns.list.len()];
-    for f in &t.frames {
-        if let Some(&s) = conns.stream_of.get(f.packet as usize) {
-            if let Some(r) = rows.get_mut(s as usize) {
-                r.push(f);
-            }
-        }
-    }
-    let spans: Vec<(i64, i64)> = conns.list.iter().map(|c| span(cap, c)).collect();
+    // Trailer rows per stream (streams with trailers only, in stream
+    // order), each in frame order.
+    let mut order: Vec<(u32, u32)> = facts
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.stream, i as u32))
+        .collect();
+    order.sort_unstable();
+    let rows: Vec<(u32, Vec<Row>)> = order
+        .chunk_by(|x, y| x.0 == y.0)
+        .map(|g| {
+            let rows = g
+                .iter()
+                .map(|&(_, i)| (&t.frames[i as usize], &facts.rows[i as usize]));
+            (g[0].0, rows.collect())
+        })
+        .collect();
+    drop(order);
     // (flow ID, peer ID) -> the connections whose frames carry that pair,
     // and when.
     let mut by_flow: FxHashMap<(u64, u64), Vec<(u32, Span)>> = FxHashMap::default();
-    for (s, r) in rows.iter().enumerate() {
-        for (ids, when) in named_spans(cap, r, flow_pair) {
-            by_flow.entry(ids).or_default().push((s as u32, when));
+    for (s, r) in &rows {
+        for (ids, when) in named_spans(r, flow_pair) {
+            by_flow.entry(ids).or_default().push((*s, when));
         }
     }
     let ids: FxHashMap<IpAddr, AddrId> = cap
@@ -203,34 +337,32 @@ pub fn connections(cap: &Capture, conns: &Connections) -> Vec<Option<F5Conn>> {
         .enumerate()
         .map(|(i, a)| (*a, i as AddrId))
         .collect();
-    let mut by_tuple: FxHashMap<[(AddrId, u16); 2], Vec<u32>> = FxHashMap::default();
-    for c in &conns.list {
-        by_tuple
-            .entry(tuple_key(c.a, c.b))
-            .or_default()
-            .push(c.stream);
-    }
-
-    let mut out: Vec<Option<F5Conn>> = rows
+    // Every connection by its endpoints (sorted: one small entry each).
+    let mut by_tuple: Vec<([(AddrId, u16); 2], u32)> = facts
+        .conns
         .iter()
         .enumerate()
+        .map(|(stream, c)| (tuple_key(c.a, c.b), stream as u32))
+        .collect();
+    by_tuple.sort_unstable();
+
+    let mut out: Vec<(u32, F5Conn)> = rows
+        .iter()
         .map(|(s, r)| {
-            if r.is_empty() {
-                return None;
-            }
-            let mut info = summarise(cap, r);
+            let s = *s;
+            let mut info = summarise(t, r);
             // Peer legs: by flow ID (this leg's (flow, peer) is the other's
             // (peer, flow): both legs say so), then by peer address; only
             // while both exist, and never two legs of the same role.
             let mut legs: Vec<(u32, JoinedBy)> = Vec::new();
-            for ((flow, peer), when) in named_spans(cap, r, flow_pair) {
+            for ((flow, peer), when) in named_spans(r, flow_pair) {
                 for &(o, other) in by_flow.get(&(peer, flow)).into_iter().flatten() {
-                    if o as usize != s && overlaps(other, when) {
+                    if o != s && overlaps(other, when) {
                         legs.push((o, JoinedBy::FlowId));
                     }
                 }
             }
-            for (peer, (t0, t1)) in named_spans(cap, r, |f| (f.peer != NONE).then_some(f.peer)) {
+            for (peer, (t0, t1)) in named_spans(r, |f| (f.peer != NONE).then_some(f.peer)) {
                 let Some(p) = t.peers.get(peer as usize) else {
                     continue;
                 };
@@ -238,8 +370,9 @@ pub fn connections(cap: &Capture, conns: &Connections) -> Vec<Option<F5Conn>> {
                     continue;
                 };
                 let key = tuple_key((ra, p.remote_port), (la, p.local_port));
-                for &o in by_tuple.get(&key).into_iter().flatten() {
-                    if o as usize != s && overlaps(spans[o as usize], (t0, t1)) {
+                let from = by_tuple.partition_point(|(k, _)| *k < key);
+                for &(_, o) in by_tuple[from..].iter().take_while(|(k, _)| *k == key) {
+                    if o != s && overlaps(facts.conns[o as usize].span, (t0, t1)) {
                         legs.push((o, JoinedBy::PeerAddress));
                     }
                 }
@@ -256,49 +389,56 @@ pub fn connections(cap: &Capture, conns: &Connections) -> Vec<Option<F5Conn>> {
                 info.peer_legs
                     .retain(|l| l.joined_by.contains(&JoinedBy::FlowId));
             }
-            Some(info)
+            (s, info)
         })
         .collect();
+    let index_of =
+        |out: &[(u32, F5Conn)], stream: u32| out.binary_search_by_key(&stream, |(s, _)| *s).ok();
     // Two legs of one proxied connection are a client-side and a
     // server-side one.
-    let roles: Vec<Option<LegRole>> = out
+    let roles: Vec<Option<LegRole>> = out.iter().map(|(_, c)| c.role).collect();
+    let role_of = |stream| index_of(&out, stream).and_then(|i| roles[i]);
+    let kept: Vec<Vec<PeerLeg>> = out
         .iter()
-        .map(|c| c.as_ref().and_then(|c| c.role))
+        .zip(&roles)
+        .map(|((_, c), &role)| {
+            let mut legs = c.peer_legs.clone();
+            legs.retain(|l| match (role, role_of(l.stream)) {
+                (Some(a), Some(b)) => a != b,
+                _ => true,
+            });
+            legs
+        })
         .collect();
-    for (s, c) in out.iter_mut().enumerate() {
-        if let Some(c) = c {
-            c.peer_legs
-                .retain(|l| match (roles[s], roles[l.stream as usize]) {
-                    (Some(a), Some(b)) => a != b,
-                    _ => true,
-                });
-        }
+    for ((_, c), legs) in out.iter_mut().zip(kept) {
+        c.peer_legs = legs;
     }
     // A join found from one side holds for the other.
     let found: Vec<(u32, u32, Vec<JoinedBy>)> = out
         .iter()
-        .enumerate()
         .flat_map(|(s, c)| {
-            c.iter()
-                .flat_map(move |c| c.peer_legs.iter().map(move |l| (s as u32, l)))
-                .map(|(s, l)| (s, l.stream, l.joined_by.clone()))
+            c.peer_legs
+                .iter()
+                .map(move |l| (*s, l.stream, l.joined_by.clone()))
         })
         .collect();
     for (s, o, by) in found {
-        if let Some(Some(other)) = out.get_mut(o as usize) {
-            match other.peer_legs.iter_mut().find(|l| l.stream == s) {
-                Some(l) => {
-                    l.joined_by.extend(by);
-                    l.joined_by.sort_unstable();
-                    l.joined_by.dedup();
-                }
-                None => {
-                    other.peer_legs.push(PeerLeg {
-                        stream: s,
-                        joined_by: by,
-                    });
-                    other.peer_legs.sort_by_key(|l| l.stream);
-                }
+        let Some(i) = index_of(&out, o) else {
+            continue;
+        };
+        let other = &mut out[i].1;
+        match other.peer_legs.iter_mut().find(|l| l.stream == s) {
+            Some(l) => {
+                l.joined_by.extend(by);
+                l.joined_by.sort_unstable();
+                l.joined_by.dedup();
+            }
+            None => {
+                other.peer_legs.push(PeerLeg {
+                    stream: s,
+                    joined_by: by,
+                });
+                other.peer_legs.sort_by_key(|l| l.stream);
             }
         }
     }
@@ -317,11 +457,8 @@ fn tuple_key(x: (AddrId, u16), y: (AddrId, u16)) -> [(AddrId, u16); 2] {
 /// First and last time, ns.
 type Span = (i64, i64);
 
-/// First and last packet time of a connection.
-fn span(cap: &Capture, c: &Connection) -> (i64, i64) {
-    let t = |i: Option<&u32>| i.map_or(0, |&i| cap.packets[i as usize].ts_ns);
-    (t(c.packets.first()), t(c.packets.last()))
-}
+/// A trailer row with the facts of its packet.
+type Row<'a> = (&'a F5Frame, &'a RowFact);
 
 /// Two time spans meet, with a second of slack either way (the frames of
 /// the two legs are not taken at one instant).
@@ -338,14 +475,13 @@ fn flow_pair(f: &F5Frame) -> Option<(u64, u64)> {
 /// For each distinct value `key` gives over the rows (a pair of flow IDs, a
 /// peer), the first and last time a frame named it.
 fn named_spans<K: PartialEq>(
-    cap: &Capture,
-    rows: &[&F5Frame],
+    rows: &[Row],
     key: impl Fn(&F5Frame) -> Option<K>,
 ) -> Vec<(K, (i64, i64))> {
     let mut out: Vec<(K, (i64, i64))> = Vec::new();
-    for f in rows {
+    for (f, fact) in rows {
         let Some(k) = key(f) else { continue };
-        let t = cap.packets[f.packet as usize].ts_ns;
+        let t = fact.ts_ns;
         match out.iter_mut().find(|(x, _)| *x == k) {
             Some((_, s)) => s.1 = s.1.max(t),
             None => out.push((k, (t, t))),
@@ -371,8 +507,7 @@ fn group_legs(mut legs: Vec<(u32, JoinedBy)>) -> Vec<PeerLeg> {
 }
 
 /// Everything but the joins, from one connection's trailer rows.
-fn summarise(cap: &Capture, rows: &[&F5Frame]) -> F5Conn {
-    let t = &cap.f5;
+fn summarise(t: &F5Table, rows: &[Row]) -> F5Conn {
     let mut info = F5Conn {
         frames_with_trailer: rows.len() as u32,
         ..F5Conn::default()
@@ -380,7 +515,7 @@ fn summarise(cap: &Capture, rows: &[&F5Frame]) -> F5Conn {
     let mut vs_count: FxHashMap<u32, u32> = FxHashMap::default();
     let mut tmm_count: FxHashMap<(u8, u8), u32> = FxHashMap::default();
     let (mut flows, mut peers, mut tuples) = (Vec::new(), Vec::new(), Vec::new());
-    for f in rows {
+    for &(f, fact) in rows {
         match f.ingress() {
             Some(true) => info.frames_in += 1,
             Some(false) => info.frames_out += 1,
@@ -392,9 +527,7 @@ fn summarise(cap: &Capture, rows: &[&F5Frame]) -> F5Conn {
                 *vs_count.entry(f.vs).or_default() += 1;
             }
             // The SYN that opened the connection says which leg it is.
-            let p = &cap.packets[f.packet as usize];
-            if info.role.is_none() && p.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
-            {
+            if info.role.is_none() && fact.opening_syn {
                 info.role = Some(if f.is(twincap_parser::f5::f5_bits::INGRESS) {
                     LegRole::ClientSide
                 } else {
@@ -414,9 +547,9 @@ fn summarise(cap: &Capture, rows: &[&F5Frame]) -> F5Conn {
             }
         }
     }
-    info.virtual_server = most(&vs_count, rows.iter().map(|f| f.vs))
+    info.virtual_server = most(&vs_count, rows.iter().map(|(f, _)| f.vs))
         .and_then(|v| t.virtual_servers.get(v as usize).cloned());
-    if let Some((slot, tmm)) = most(&tmm_count, rows.iter().map(|f| (f.slot, f.tmm))) {
+    if let Some((slot, tmm)) = most(&tmm_count, rows.iter().map(|(f, _)| (f.slot, f.tmm))) {
         info.slot = Some(slot.saturating_add(1));
         info.tmm = Some(tmm);
         info.tmm_moved = tmm_count.len() > 1;

@@ -169,17 +169,23 @@ pub fn read_capture_bytes(
 /// time, in frame order, as they are decoded: a caller that needs each
 /// packet only once (`twincap analyze`) never holds them all.
 pub trait PacketSink: Send {
-    /// The next TCP packet: its frame number, time and addresses are set
-    /// (`addrs[packet.src as usize]`, the capture's address table so far);
-    /// `sack_index` is not (the blocks are in `sacks`). `rst_payload` is
-    /// the payload of a RST segment that carries data.
-    fn tcp(
-        &mut self,
-        packet: TcpPacket,
-        sacks: &[SackBlock],
-        rst_payload: Option<&[u8]>,
-        addrs: &[IpAddr],
-    );
+    /// The next TCP packet: its frame number, time and addresses are set;
+    /// `sack_index` is not (the blocks are in `extras.sacks`).
+    fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>);
+}
+
+/// What the reader hands a [`PacketSink`] with each packet besides the
+/// [`TcpPacket`].
+#[derive(Clone, Copy, Debug)]
+pub struct PacketExtras<'a> {
+    /// The packet's SACK blocks.
+    pub sacks: &'a [SackBlock],
+    /// The capture's address table so far (`addrs[packet.src as usize]`).
+    pub addrs: &'a [IpAddr],
+    /// The packet is a RST with data, kept in [`Capture::rst_payloads`].
+    pub rst_payload: bool,
+    /// The frame's F5 trailer is the newest row of `Capture::f5.frames`.
+    pub f5_row: bool,
 }
 
 /// The sink of [`read_capture`]: every packet, into the capture's tables.
@@ -187,7 +193,6 @@ pub trait PacketSink: Send {
 struct Collect {
     packets: Vec<TcpPacket>,
     sacks: Vec<SackBlock>,
-    rst_payloads: Vec<(u32, Vec<u8>)>,
 }
 
 impl Collect {
@@ -195,31 +200,21 @@ impl Collect {
     fn into_capture(self, mut cap: Capture) -> Capture {
         cap.packets = self.packets;
         cap.sacks = self.sacks;
-        cap.rst_payloads = self.rst_payloads;
         cap
     }
 }
 
 impl PacketSink for Collect {
-    fn tcp(
-        &mut self,
-        mut packet: TcpPacket,
-        sacks: &[SackBlock],
-        rst_payload: Option<&[u8]>,
-        _addrs: &[IpAddr],
-    ) {
+    fn tcp(&mut self, mut packet: TcpPacket, extras: &PacketExtras<'_>) {
         packet.sack_index = self.sacks.len() as u32;
-        self.sacks.extend_from_slice(sacks);
-        if let Some(payload) = rst_payload {
-            self.rst_payloads.push((packet.frame, payload.to_vec()));
-        }
+        self.sacks.extend_from_slice(extras.sacks);
         self.packets.push(packet);
     }
 }
 
 /// Read a capture file as [`read_capture`] does, handing each TCP packet
 /// to `sink` instead of keeping it: the returned capture has everything
-/// but `packets`, `sacks` and `rst_payloads` (empty).
+/// but `packets` and `sacks` (empty).
 pub fn read_packets<S: PacketSink>(
     path: &Path,
     opts: &ReadOptions,
@@ -557,8 +552,17 @@ impl<S: PacketSink> Fold<'_, S> {
         packet.sack_count = sacks.len() as u8;
         // The packet's index among the capture's TCP packets.
         let index = cap.stats.tcp - 1;
-        self.f5.tcp(frame, index, &packet, record.data);
-        self.sink.tcp(packet, sacks, tcp.rst_payload, &cap.addrs);
+        let f5_row = self.f5.tcp(frame, index, &packet, record.data);
+        if let Some(payload) = tcp.rst_payload {
+            cap.rst_payloads.push((frame, payload.to_vec()));
+        }
+        let extras = PacketExtras {
+            sacks,
+            addrs: &cap.addrs,
+            rst_payload: tcp.rst_payload.is_some(),
+            f5_row,
+        };
+        self.sink.tcp(packet, &extras);
     }
 }
 

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use std::io::{self, Write};
 use twincap_matcher::analyze::{Analysis, Flag, Flagged, Flags};
-use twincap_matcher::f5::{self, F5Capture, F5Conn, RstCauseRef};
+use twincap_matcher::f5::{self, F5Capture, F5Conn, PacketFacts, RstCauseRef};
 use twincap_parser::{endpoint, Capture, Connections, Direction};
 
 pub const SCHEMA: &str = "twincap.analyze/1";
@@ -101,9 +101,10 @@ pub struct StreamRow {
     pub counts: IndexMap<&'static str, u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_rtt_s: Option<f64>,
-    /// What F5 BIG-IP trailers say about the connection (only with trailers).
+    /// What F5 BIG-IP trailers say about the connection (only with
+    /// trailers; boxed: most connections have none).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub f5: Option<F5Conn>,
+    pub f5: Option<Box<F5Conn>>,
 }
 
 fn secs(ns: i64) -> f64 {
@@ -113,37 +114,25 @@ fn secs(ns: i64) -> f64 {
 impl AnalyzeReport {
     /// The report of `analysis` on `cap` with its connections `conns`.
     pub fn build(cap: &Capture, conns: &Connections, analysis: &Analysis) -> AnalyzeReport {
-        let mut f5s = f5::connections(cap, conns);
-        let mut rst_causes: Vec<StreamRstCause> = conns
-            .list
-            .iter()
-            .flat_map(|c| {
-                f5::rst_causes_of(cap, c)
-                    .into_iter()
-                    .map(|(_, cause)| StreamRstCause {
-                        stream: c.stream,
-                        cause,
-                    })
-            })
-            .collect();
-        rst_causes.sort_by_key(|c| c.cause.frame);
-        Self::assemble(
-            cap,
-            conns.list.len() as u32,
-            analysis,
-            |stream| f5s.get_mut(stream as usize).and_then(Option::take),
-            rst_causes,
-        )
+        let facts = PacketFacts::of(cap, conns);
+        Self::from_facts(cap, analysis, &facts)
     }
 
-    /// The report from the parts: `f5_of` gives a stream's F5 summary.
-    fn assemble(
-        cap: &Capture,
-        connections: u32,
-        analysis: &Analysis,
-        mut f5_of: impl FnMut(u32) -> Option<F5Conn>,
-        rst_causes: Vec<StreamRstCause>,
-    ) -> AnalyzeReport {
+    /// The report of `analysis` on `cap`, whose packets need not be kept:
+    /// what the report reads of them is in `facts` (from
+    /// `StreamingAnalysis`, or [`PacketFacts::of`] a whole capture).
+    pub fn from_facts(cap: &Capture, analysis: &Analysis, facts: &PacketFacts) -> AnalyzeReport {
+        // Both in stream order: each stream row takes its F5 summary.
+        let mut f5s = f5::connections_from(cap, facts).into_iter().peekable();
+        let rst_causes = facts
+            .rst_causes(cap)
+            .into_iter()
+            .map(|(stream, cause)| StreamRstCause { stream, cause })
+            .collect();
+        let mut f5_of = |stream: u32| {
+            while f5s.next_if(|(s, _)| *s < stream).is_some() {}
+            f5s.next_if(|(s, _)| *s == stream).map(|(_, c)| Box::new(c))
+        };
         let totals = analysis.totals();
         let summary = Flag::ALL
             .into_iter()
@@ -192,7 +181,7 @@ impl AnalyzeReport {
             file: cap.path.display().to_string(),
             total_frames: cap.frames(),
             tcp_frames: cap.stats.tcp,
-            connections,
+            connections: facts.connections(),
             summary,
             frames,
             streams,
@@ -304,7 +293,7 @@ pub fn write_text<W: Write>(r: &AnalyzeReport, mut w: W) -> io::Result<()> {
             s.dst,
             s.packets,
             s.flagged_frames,
-            s.f5.as_ref().map_or(String::new(), f5_words)
+            s.f5.as_deref().map_or(String::new(), f5_words)
         )?;
         while let Some(f) = frames.next_if(|f| f.stream <= s.stream) {
             if f.stream < s.stream {

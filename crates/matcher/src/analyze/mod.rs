@@ -31,13 +31,14 @@ pub mod state;
 
 pub use flags::{Flag, Flags};
 
+use crate::f5::PacketFacts;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
-use std::net::IpAddr;
 use twincap_parser::conn::Splitter;
 use twincap_parser::{
-    AddrId, Capture, Connection, Connections, Direction, PacketSink, SackBlock, TcpPacket,
+    AddrId, Capture, Connection, Connections, Direction, PacketExtras, PacketSink, SackBlock,
+    TcpPacket,
 };
 
 /// The values Wireshark shows with a frame's flags (0 when it shows none).
@@ -235,24 +236,18 @@ const TRIM_EVERY: u32 = 1 << 18;
 /// The analysis of a capture as its reader decodes it: give it to
 /// `twincap_parser::read_packets`, which hands it each TCP packet in frame
 /// order; it numbers connections as `conn::split` does and flags frames as
-/// [`analyze`] does, keeping no packet.
+/// [`analyze`] does, keeping no packet, and gathers what the F5 report and
+/// the reset causes need ([`PacketFacts`]).
 #[derive(Default)]
 pub struct StreamingAnalysis {
     splitter: Splitter,
     analyzer: Analyzer,
+    facts: PacketFacts,
     /// TCP packets so far (the index the next would have in `Capture::packets`).
     packets: u32,
-    /// A RST segment carried data (a reset cause, which the streaming
-    /// report does not show).
-    rst_payloads: bool,
 }
 
 impl StreamingAnalysis {
-    /// Whether a RST segment carried data (a reset cause) so far.
-    pub fn saw_rst_payload(&self) -> bool {
-        self.rst_payloads
-    }
-
     /// Connections seen.
     pub fn connections(&self) -> u32 {
         self.splitter.streams()
@@ -262,18 +257,17 @@ impl StreamingAnalysis {
     pub fn finish(self) -> Analysis {
         self.analyzer.finish()
     }
+
+    /// The flags of every frame pushed, and the facts of the packets for
+    /// the F5 report and the reset causes.
+    pub fn finish_with_facts(self) -> (Analysis, PacketFacts) {
+        (self.analyzer.finish(), self.facts)
+    }
 }
 
 impl PacketSink for StreamingAnalysis {
-    fn tcp(
-        &mut self,
-        packet: TcpPacket,
-        sacks: &[SackBlock],
-        rst_payload: Option<&[u8]>,
-        addrs: &[IpAddr],
-    ) {
-        self.rst_payloads |= rst_payload.is_some();
-        let assigned = self.splitter.push(&packet, addrs);
+    fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>) {
+        let assigned = self.splitter.push(&packet, extras.addrs);
         // A stream that takes over its address/port pair from an older one
         // is the only kind that starts while an earlier connection of the
         // pair exists (what `reused_port_streams` finds).
@@ -282,7 +276,9 @@ impl PacketSink for StreamingAnalysis {
         }
         let reused = assigned.replaces.is_some();
         self.analyzer
-            .push(self.packets, &packet, sacks, assigned.stream, reused);
+            .push(self.packets, &packet, extras.sacks, assigned.stream, reused);
+        self.facts
+            .push(&packet, assigned.stream, extras.f5_row, extras.rst_payload);
         self.packets += 1;
     }
 }

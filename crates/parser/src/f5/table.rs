@@ -193,13 +193,14 @@ impl TableBuilder {
         }
     }
 
-    /// A TCP frame; `data` is the frame as captured.
-    pub(crate) fn tcp(&mut self, frame: u32, index: u32, p: &TcpPacket, data: &[u8]) {
+    /// A TCP frame; `data` is the frame as captured. Whether it had an F5
+    /// trailer (a row was added).
+    pub(crate) fn tcp(&mut self, frame: u32, index: u32, p: &TcpPacket, data: &[u8]) -> bool {
         if !p.is(info::TRAILER) {
-            return;
+            return false;
         }
         let Some(bytes) = super::packet_trailer(p, data) else {
-            return;
+            return false;
         };
         let t = match decode_trailer(bytes) {
             Ok(t) => t,
@@ -210,7 +211,7 @@ impl TableBuilder {
                 ) {
                     self.issue(frame, e);
                 }
-                return;
+                return false;
             }
         };
         let mut row = F5Frame {
@@ -254,6 +255,7 @@ impl TableBuilder {
             self.issue(frame, e);
         }
         self.table.frames.push(row);
+        true
     }
 
     fn issue(&mut self, frame: u32, e: F5Error) {
