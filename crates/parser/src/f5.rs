@@ -38,7 +38,7 @@ mod table;
 
 pub use fileinfo::{decode_fileinfo, platform_name, CaptureNoise, F5FileInfo};
 pub use rstcause::{parse_rst_cause, RstCause};
-pub(crate) use table::TableBuilder;
+pub(crate) use table::{decode as decode_packet_trailer, TableBuilder, Trailer};
 pub use table::{f5_bits, F5Frame, F5Table, FrameRstCause, RstCauseSource, NONE};
 
 /// First four bytes of a BIG-IP 14+ ("DPT") trailer (`F5_DPT_V1_HDR_MAGIC`).

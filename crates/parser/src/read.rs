@@ -16,6 +16,7 @@
 use crate::decode::defrag::Defragmenter;
 use crate::decode::{decode_frame, decode_frame_hashing, Decoded, DecodedTcp};
 use crate::error::{ReadError, ReadErrorKind};
+use crate::f5::Trailer;
 use crate::packet::{Capture, FileFormat, Interface, ReadStats, SackBlock, TcpPacket, Warning};
 use crate::{netmon, pcap, pcapng, source};
 use rayon::prelude::*;
@@ -463,11 +464,10 @@ impl Decode {
     }
 }
 
-/// A decoded record, with a TCP packet moved out of its box on the thread
-/// that decoded it: the box is freed where it was allocated, which keeps
-/// malloc from shuffling memory between the threads' arenas.
+/// A decoded record, with the F5 trailer of a TCP frame decoded too (on the
+/// decoding threads: only its interning needs frame order).
 enum Outcome<'a> {
-    Tcp(DecodedTcp<'a>),
+    Tcp(DecodedTcp<'a>, Trailer),
     Other(Decoded<'a>),
 }
 
@@ -476,7 +476,10 @@ fn decode_record<'a>(record: &Record<'a>, hash_payload: bool) -> Outcome<'a> {
         return Outcome::Other(Decoded::NonTcp);
     }
     match decode_frame_hashing(record.link_type, record.data, record.orig_len, hash_payload) {
-        Decoded::Tcp(tcp) => Outcome::Tcp(*tcp),
+        Decoded::Tcp(tcp) => {
+            let trailer = crate::f5::decode_packet_trailer(&tcp.packet, record.data);
+            Outcome::Tcp(tcp, trailer)
+        }
         other => Outcome::Other(other),
     }
 }
@@ -504,7 +507,7 @@ impl<S: PacketSink> Fold<'_, S> {
 
     fn add(&mut self, frame: u32, record: &Record<'_>, outcome: Outcome<'_>) {
         let decoded = match outcome {
-            Outcome::Tcp(tcp) => return self.tcp(frame, record, tcp),
+            Outcome::Tcp(tcp, trailer) => return self.tcp(frame, record, tcp, trailer),
             Outcome::Other(decoded) => decoded,
         };
         let stats: &mut ReadStats = &mut self.cap.stats;
@@ -517,12 +520,18 @@ impl<S: PacketSink> Fold<'_, S> {
                     record.orig_len,
                     &mut datagram,
                 ) {
-                    Decoded::Tcp(tcp) => self.tcp(frame, record, *tcp),
+                    Decoded::Tcp(tcp) => {
+                        let trailer = crate::f5::decode_packet_trailer(&tcp.packet, record.data);
+                        self.tcp(frame, record, tcp, trailer)
+                    }
                     _ => self.cap.stats.ipv4_fragments += 1,
                 }
                 self.datagram = datagram;
             }
-            Decoded::Tcp(tcp) => self.tcp(frame, record, *tcp),
+            Decoded::Tcp(tcp) => {
+                let trailer = crate::f5::decode_packet_trailer(&tcp.packet, record.data);
+                self.tcp(frame, record, tcp, trailer)
+            }
             Decoded::NonTcp => {
                 stats.non_tcp += 1;
                 self.f5.other(frame, record.link_type, record.data);
@@ -532,7 +541,7 @@ impl<S: PacketSink> Fold<'_, S> {
         }
     }
 
-    fn tcp(&mut self, frame: u32, record: &Record<'_>, tcp: DecodedTcp<'_>) {
+    fn tcp(&mut self, frame: u32, record: &Record<'_>, tcp: DecodedTcp<'_>, trailer: Trailer) {
         let cap = &mut self.cap;
         cap.stats.tcp += 1;
         let mut packet = tcp.packet;
@@ -552,7 +561,7 @@ impl<S: PacketSink> Fold<'_, S> {
         packet.sack_count = sacks.len() as u8;
         // The packet's index among the capture's TCP packets.
         let index = cap.stats.tcp - 1;
-        let f5_row = self.f5.tcp(frame, index, &packet, record.data);
+        let f5_row = self.f5.tcp(frame, index, trailer);
         if let Some(payload) = tcp.rst_payload {
             cap.rst_payloads.push((frame, payload.to_vec()));
         }

@@ -183,7 +183,7 @@ fn ether(tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     b
 }
 
-fn tcp_of(d: Decoded<'_>) -> Box<DecodedTcp<'_>> {
+fn tcp_of(d: Decoded<'_>) -> DecodedTcp<'_> {
     match d {
         Decoded::Tcp(t) => t,
         other => panic!("expected TCP, got {other:?}"),

@@ -13,7 +13,9 @@
 //! the trailer's medium noise (BIG-IP side, `:nn`) or the RST's payload
 //! (`tm.rstcause.pkt`, seen on both sides of the BIG-IP).
 
-use super::{decode_fileinfo, decode_trailer, F5Error, F5FileInfo, F5RstCause, PeerFlow};
+use super::{
+    decode_fileinfo, decode_trailer, F5Error, F5FileInfo, F5RstCause, F5Trailer, PeerFlow,
+};
 use super::{parse_rst_cause, F5ErrorKind, RstCause};
 use crate::packet::{info, Capture, TcpPacket};
 use rustc_hash::FxHashMap;
@@ -175,6 +177,32 @@ impl Capture {
     }
 }
 
+/// The F5 trailer of a TCP frame as [`decode`] finds it: `None` when the
+/// frame has none (no bytes after the IP datagram, Ethernet padding, bytes
+/// that are not F5's), else the trailer or what is malformed in it. Boxed:
+/// few frames have one.
+pub(crate) type Trailer = Option<Box<Result<F5Trailer, F5Error>>>;
+
+/// The F5 trailer of TCP packet `p` in `data`, the frame as captured. Pure,
+/// so the reader runs it on the decoding threads; [`TableBuilder::tcp`]
+/// keeps the result in frame order.
+pub(crate) fn decode(p: &TcpPacket, data: &[u8]) -> Trailer {
+    if !p.is(info::TRAILER) {
+        return None;
+    }
+    match decode_trailer(super::packet_trailer(p, data)?) {
+        Err(e)
+            if matches!(
+                e.kind,
+                F5ErrorKind::TooShort { .. } | F5ErrorKind::NotF5 { .. }
+            ) =>
+        {
+            None
+        }
+        decoded => Some(Box::new(decoded)),
+    }
+}
+
 /// Builds an [`F5Table`] while the reader folds frames in order.
 #[derive(Default)]
 pub(crate) struct TableBuilder {
@@ -193,24 +221,16 @@ impl TableBuilder {
         }
     }
 
-    /// A TCP frame; `data` is the frame as captured. Whether it had an F5
-    /// trailer (a row was added).
-    pub(crate) fn tcp(&mut self, frame: u32, index: u32, p: &TcpPacket, data: &[u8]) -> bool {
-        if !p.is(info::TRAILER) {
-            return false;
-        }
-        let Some(bytes) = super::packet_trailer(p, data) else {
+    /// A TCP frame, with its trailer as [`decode`] gave it. Whether it
+    /// had an F5 trailer (a row was added).
+    pub(crate) fn tcp(&mut self, frame: u32, index: u32, trailer: Trailer) -> bool {
+        let Some(decoded) = trailer else {
             return false;
         };
-        let t = match decode_trailer(bytes) {
+        let t = match *decoded {
             Ok(t) => t,
             Err(e) => {
-                if !matches!(
-                    e.kind,
-                    F5ErrorKind::TooShort { .. } | F5ErrorKind::NotF5 { .. }
-                ) {
-                    self.issue(frame, e);
-                }
+                self.issue(frame, e);
                 return false;
             }
         };
