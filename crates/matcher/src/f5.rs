@@ -337,14 +337,26 @@ pub fn connections_from(cap: &Capture, facts: &PacketFacts) -> Vec<(u32, F5Conn)
         .enumerate()
         .map(|(i, a)| (*a, i as AddrId))
         .collect();
-    // Every connection by its endpoints (sorted: one small entry each).
-    let mut by_tuple: Vec<([(AddrId, u16); 2], u32)> = facts
-        .conns
+    // The connections of the endpoint pairs high noise names (few), found
+    // in one pass over all connections.
+    let peer_key = |peer: u32| {
+        let p = t.peers.get(peer as usize)?;
+        let (ra, la) = (ids.get(&p.remote.ip)?, ids.get(&p.local.ip)?);
+        Some(tuple_key((*ra, p.remote_port), (*la, p.local_port)))
+    };
+    let mut by_tuple: FxHashMap<[(AddrId, u16); 2], Vec<u32>> = t
+        .frames
         .iter()
-        .enumerate()
-        .map(|(stream, c)| (tuple_key(c.a, c.b), stream as u32))
+        .filter(|f| f.peer != NONE)
+        .filter_map(|f| Some((peer_key(f.peer)?, Vec::new())))
         .collect();
-    by_tuple.sort_unstable();
+    if !by_tuple.is_empty() {
+        for (stream, c) in facts.conns.iter().enumerate() {
+            if let Some(list) = by_tuple.get_mut(&tuple_key(c.a, c.b)) {
+                list.push(stream as u32);
+            }
+        }
+    }
 
     let mut out: Vec<(u32, F5Conn)> = rows
         .iter()
@@ -363,15 +375,10 @@ pub fn connections_from(cap: &Capture, facts: &PacketFacts) -> Vec<(u32, F5Conn)
                 }
             }
             for (peer, (t0, t1)) in named_spans(r, |f| (f.peer != NONE).then_some(f.peer)) {
-                let Some(p) = t.peers.get(peer as usize) else {
+                let Some(key) = peer_key(peer) else {
                     continue;
                 };
-                let (Some(&ra), Some(&la)) = (ids.get(&p.remote.ip), ids.get(&p.local.ip)) else {
-                    continue;
-                };
-                let key = tuple_key((ra, p.remote_port), (la, p.local_port));
-                let from = by_tuple.partition_point(|(k, _)| *k < key);
-                for &(_, o) in by_tuple[from..].iter().take_while(|(k, _)| *k == key) {
+                for &o in by_tuple.get(&key).into_iter().flatten() {
                     if o != s && overlaps(facts.conns[o as usize].span, (t0, t1)) {
                         legs.push((o, JoinedBy::PeerAddress));
                     }

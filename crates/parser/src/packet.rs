@@ -234,10 +234,25 @@ impl Capture {
 
 /// `ip:port`, or `[ip]:port` for IPv6, as the JSON contracts write endpoints.
 pub fn endpoint(addr: IpAddr, port: u16) -> String {
+    endpoint_with(&address_text(addr), port)
+}
+
+/// The address part of [`endpoint`]: `ip`, or `[ip]` for IPv6.
+pub fn address_text(addr: IpAddr) -> String {
     match addr {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
     }
+}
+
+/// [`endpoint`] from the address already written by [`address_text`]: a
+/// report of many connections formats each address once.
+pub fn endpoint_with(address_text: &str, port: u16) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(address_text.len() + 6);
+    out.push_str(address_text);
+    let _ = write!(out, ":{port}");
+    out
 }
 
 #[cfg(test)]

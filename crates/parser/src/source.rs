@@ -51,6 +51,26 @@ impl Source {
     }
 }
 
+impl Source {
+    /// Map the file's pages in `from..from + len` into this process now,
+    /// in one call (`MADV_POPULATE_READ`, Linux 5.14), on the walking
+    /// thread, before the walker and decoders touch them: one page fault
+    /// per 16 pages otherwise, each a trip into the kernel on the thread
+    /// that needed the page. Only a hint: an older kernel refuses it, and
+    /// the pages fault in as before. A no-op for inflated gzip data.
+    pub(crate) fn prefetch(&self, from: usize, len: usize) {
+        if let Source::Mapped(map) = self {
+            let from = from.min(map.len());
+            let len = len.min(map.len() - from);
+            if len == 0 {
+                return;
+            }
+            #[cfg(target_os = "linux")]
+            let _ = map.advise_range(memmap2::Advice::PopulateRead, from, len);
+        }
+    }
+}
+
 /// A file opened for reading.
 pub(crate) struct Opened {
     pub(crate) bytes: Source,

@@ -7,11 +7,12 @@
 //! `summary[]` (per flag: frames and connections).
 
 use indexmap::IndexMap;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::io::{self, Write};
-use twincap_matcher::analyze::{Analysis, Flag, Flagged, Flags};
+use twincap_matcher::analyze::{Analysis, Flag, Flagged, Flags, StreamCounts};
 use twincap_matcher::f5::{self, F5Capture, F5Conn, PacketFacts, RstCauseRef};
-use twincap_parser::{endpoint, Capture, Connections, Direction};
+use twincap_parser::{address_text, endpoint_with, AddrId, Capture, Connections, Direction};
 
 pub const SCHEMA: &str = "twincap.analyze/1";
 
@@ -122,17 +123,25 @@ impl AnalyzeReport {
     /// what the report reads of them is in `facts` (from
     /// `StreamingAnalysis`, or [`PacketFacts::of`] a whole capture).
     pub fn from_facts(cap: &Capture, analysis: &Analysis, facts: &PacketFacts) -> AnalyzeReport {
+        // The F5 summaries are made while the rows are (rayon): the rows of
+        // a large capture are most of the report's work, done in parallel.
+        let (f5s, mut streams) = rayon::join(
+            || f5::connections_from(cap, facts),
+            || stream_rows(cap, analysis),
+        );
         // Both in stream order: each stream row takes its F5 summary.
-        let mut f5s = f5::connections_from(cap, facts).into_iter().peekable();
+        let mut f5s = f5s.into_iter().peekable();
+        for row in &mut streams {
+            while f5s.next_if(|(s, _)| *s < row.stream).is_some() {}
+            row.f5 = f5s
+                .next_if(|(s, _)| *s == row.stream)
+                .map(|(_, c)| Box::new(c));
+        }
         let rst_causes = facts
             .rst_causes(cap)
             .into_iter()
             .map(|(stream, cause)| StreamRstCause { stream, cause })
             .collect();
-        let mut f5_of = |stream: u32| {
-            while f5s.next_if(|(s, _)| *s < stream).is_some() {}
-            f5s.next_if(|(s, _)| *s == stream).map(|(_, c)| Box::new(c))
-        };
         let totals = analysis.totals();
         let summary = Flag::ALL
             .into_iter()
@@ -144,30 +153,11 @@ impl AnalyzeReport {
                 meaning: f.meaning(),
             })
             .collect();
-        let streams: Vec<StreamRow> = analysis
-            .streams()
-            .iter()
-            .filter(|s| s.flagged_frames > 0)
-            .map(|s| StreamRow {
-                stream: s.stream,
-                src: endpoint(cap.addr(s.a.0), s.a.1),
-                dst: endpoint(cap.addr(s.b.0), s.b.1),
-                packets: s.packets,
-                flagged_frames: s.flagged_frames,
-                counts: Flag::ALL
-                    .into_iter()
-                    .filter(|f| s.count(*f) > 0)
-                    .map(|f| (f.name(), s.count(f)))
-                    .collect(),
-                initial_rtt_s: s.initial_rtt_ns.map(secs),
-                f5: f5_of(s.stream),
-            })
-            .collect();
         // Endpoint strings come from the stream rows: addresses are
         // formatted once per connection, not once per frame.
         let frames = analysis
             .flagged()
-            .iter()
+            .par_iter()
             .map(|f| {
                 let row = streams
                     .binary_search_by_key(&f.stream, |s| s.stream)
@@ -189,6 +179,45 @@ impl AnalyzeReport {
             f5: f5::capture_info(cap),
         }
     }
+}
+
+/// A row per connection with a flagged frame, in stream order (without
+/// its F5 summary). Each address is written once, however many
+/// connections it has.
+fn stream_rows(cap: &Capture, analysis: &Analysis) -> Vec<StreamRow> {
+    let flagged = || analysis.streams().iter().filter(|s| s.flagged_frames > 0);
+    let mut used = vec![false; cap.addrs.len()];
+    for s in flagged() {
+        used[s.a.0 as usize] = true;
+        used[s.b.0 as usize] = true;
+    }
+    let text: Vec<Option<String>> = cap
+        .addrs
+        .par_iter()
+        .zip(&used)
+        .map(|(a, &u)| u.then(|| address_text(*a)))
+        .collect();
+    let endpoint = |(addr, port): (AddrId, u16)| {
+        endpoint_with(text[addr as usize].as_deref().unwrap_or_default(), port)
+    };
+    let flagged: Vec<&StreamCounts> = flagged().collect();
+    flagged
+        .par_iter()
+        .map(|s| StreamRow {
+            stream: s.stream,
+            src: endpoint(s.a),
+            dst: endpoint(s.b),
+            packets: s.packets,
+            flagged_frames: s.flagged_frames,
+            counts: Flag::ALL
+                .into_iter()
+                .filter(|f| s.count(*f) > 0)
+                .map(|f| (f.name(), s.count(f)))
+                .collect(),
+            initial_rtt_s: s.initial_rtt_ns.map(secs),
+            f5: None,
+        })
+        .collect()
 }
 
 fn frame_row(stream: &StreamRow, f: &Flagged) -> FrameRow {
