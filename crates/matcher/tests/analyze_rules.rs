@@ -33,17 +33,13 @@ const TPL: TcpPacket = TcpPacket {
     ip_len: 40,
     payload_len: 0,
     captured_len: 0,
-    mss: 0,
-    vlan: 0,
-    trailer_len: 0,
+    attrs: 0,
     ttl: 64,
-    tos: 0,
     wscale: 0,
     tcp_hdr_len: 20,
     sack_count: 0,
     ts_val: 0,
     ts_ecr: 0,
-    sack_index: 0,
     payload_hash: 0,
 };
 
@@ -811,7 +807,9 @@ mod robustness {
             let c2s = r & 1 == 0;
             let base = if c2s { TPL } else { SRV };
             let sack_count = (r >> 60) as u8 % 5;
-            let sack_index = cap.sacks.len() as u32;
+            if sack_count > 0 {
+                cap.sack_starts.push((i + 1, cap.sacks.len() as u32));
+            }
             for _ in 0..sack_count {
                 let left = next() as u32;
                 cap.sacks.push(SackBlock {
@@ -833,7 +831,6 @@ mod robustness {
                 wscale: (r >> 32) as u8 % 20,
                 tcp_hdr_len: [0u8, 16, 20, 40, 60][(r >> 36) as usize % 5],
                 sack_count,
-                sack_index,
                 ..base
             });
         }

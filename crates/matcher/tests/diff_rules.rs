@@ -38,17 +38,13 @@ fn template() -> TcpPacket {
         ip_len: 52,
         payload_len: 0,
         captured_len: 0,
-        mss: 0,
-        vlan: 0,
-        trailer_len: 0,
+        attrs: 0,
         ttl: 64,
-        tos: 0,
         wscale: 0,
         tcp_hdr_len: 32,
         sack_count: 0,
         ts_val: 0,
         ts_ecr: 0,
-        sack_index: 0,
         payload_hash: 0,
     }
 }
@@ -100,7 +96,7 @@ fn dialogue(
             ip_id: id.wrapping_add(n),
             ts_val: ts + n as u32,
             ts_ecr: ts.wrapping_mul(7),
-            payload_hash: if len > 0 { 0xc0ffee ^ seq as u64 } else { 0 },
+            payload_hash: if len > 0 { 0xc0ffee ^ seq } else { 0 },
             ..template()
         },
     };
@@ -125,7 +121,7 @@ fn dialogue(
             },
             ts_val: ts.wrapping_mul(7) + n as u32,
             ts_ecr: ts,
-            payload_hash: if len > 0 { 0xbeef ^ seq as u64 } else { 0 },
+            payload_hash: if len > 0 { 0xbeef ^ seq } else { 0 },
             ..template()
         },
     };

@@ -19,7 +19,7 @@
 //! Checked frame by frame against tshark on the corpus, the lab captures and
 //! thousands of damaged frames (tests `decode_tshark`, `streams_mutations`).
 
-use crate::packet::{info, tcp_flags, SackBlock, TcpPacket};
+use crate::packet::{info, tcp_flags, PacketAttrs, SackBlock, TcpPacket};
 use etherparse::{
     IpNumber, Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice, Ipv6RawExtHeaderSlice,
     TcpHeaderSlice, TcpOptionElement, TcpOptionsIterator,
@@ -52,14 +52,16 @@ pub enum Decoded<'a> {
     UnsupportedLink,
 }
 
-/// A TCP frame before its addresses are interned: `packet.src`, `packet.dst`,
-/// `packet.frame`, `packet.ts_ns`, `packet.rec_offset` and `packet.sack_index`
-/// are filled in by the caller.
+/// A TCP frame before its addresses and attributes are interned:
+/// `packet.src`, `packet.dst`, `packet.frame`, `packet.ts_ns`,
+/// `packet.rec_offset` and `packet.attrs` are filled in by the caller.
 #[derive(Debug)]
 pub struct DecodedTcp<'a> {
     pub packet: TcpPacket,
     pub src: IpAddr,
     pub dst: IpAddr,
+    /// MSS, VLAN, trailer length and TOS, for `packet.attrs`.
+    pub attrs: PacketAttrs,
     /// The first `packet.sack_count` entries are valid.
     pub sacks: [SackBlock; 4],
     /// Payload of a RST segment that carries data (a reset cause), if any.
@@ -565,18 +567,20 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
         ip_len: fields.ip_len,
         payload_len: 0,
         captured_len: 0,
-        mss: 0,
-        vlan: frame.vlan.unwrap_or(0),
-        trailer_len: frame.trailer_len,
+        attrs: 0,
         ttl: fields.ttl,
-        tos: fields.tos,
         wscale: 0,
         tcp_hdr_len: (captured[12] >> 4) * 4,
         sack_count: 0,
         ts_val: 0,
         ts_ecr: 0,
-        sack_index: 0,
         payload_hash: 0,
+    };
+    let mut attrs = PacketAttrs {
+        mss: 0,
+        vlan: frame.vlan.unwrap_or(0),
+        trailer_len: frame.trailer_len,
+        tos: fields.tos,
     };
     let mut bits = 0;
     if fields.ipv6 {
@@ -611,11 +615,18 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
         read_options(
             option_bytes(captured, header_len),
             &mut packet,
+            &mut attrs,
             &mut bits,
             &mut sacks,
         );
     } else if let Ok(header) = TcpHeaderSlice::from_slice(captured) {
-        read_options(header.options(), &mut packet, &mut bits, &mut sacks);
+        read_options(
+            header.options(),
+            &mut packet,
+            &mut attrs,
+            &mut bits,
+            &mut sacks,
+        );
         let payload_len = reported.saturating_sub(header_len);
         let payload = &captured[header_len..];
         let payload = &payload[..payload.len().min(payload_len)];
@@ -643,6 +654,7 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
         read_options(
             option_bytes(captured, header_len),
             &mut packet,
+            &mut attrs,
             &mut bits,
             &mut sacks,
         );
@@ -652,6 +664,7 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
         packet,
         src: fields.src,
         dst: fields.dst,
+        attrs,
         sacks,
         rst_payload,
     })
@@ -670,6 +683,7 @@ fn option_bytes(captured: &[u8], header_len: usize) -> &[u8] {
 fn read_options(
     options: &[u8],
     packet: &mut TcpPacket,
+    attrs: &mut PacketAttrs,
     bits: &mut u16,
     sacks: &mut [SackBlock; 4],
 ) {
@@ -701,7 +715,7 @@ fn read_options(
         };
         match element {
             TcpOptionElement::MaximumSegmentSize(mss) => {
-                packet.mss = mss;
+                attrs.mss = mss;
                 *bits |= info::MSS;
             }
             TcpOptionElement::WindowScale(shift) => {
@@ -728,13 +742,14 @@ fn read_options(
     }
 }
 
-/// A fast 64-bit hash of payload bytes (FxHash); never 0 for a non-empty
-/// payload, so 0 can mean "no payload".
-fn payload_hash(payload: &[u8]) -> u64 {
+/// A fast 32-bit hash of payload bytes (FxHash, both halves folded); never
+/// 0 for a non-empty payload, so 0 can mean "no payload".
+fn payload_hash(payload: &[u8]) -> u32 {
     let mut hasher = rustc_hash::FxHasher::default();
     hasher.write(payload);
     hasher.write_usize(payload.len());
-    hasher.finish().max(1)
+    let h = hasher.finish();
+    ((h ^ (h >> 32)) as u32).max(1)
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {

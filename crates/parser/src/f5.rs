@@ -521,13 +521,18 @@ pub fn decode_trailer(bytes: &[u8]) -> Result<F5Trailer, F5Error> {
 
 /// The trailer bytes of `packet` in `frame`, the frame's bytes as captured
 /// (read again from the file at `packet.rec_offset`): its last
-/// `trailer_len` bytes, when the reader found bytes after the IP datagram
-/// (`info::TRAILER`). Hand them to [`decode_trailer`].
-pub fn packet_trailer<'a>(packet: &crate::TcpPacket, frame: &'a [u8]) -> Option<&'a [u8]> {
-    if !packet.is(crate::info::TRAILER) || packet.trailer_len == 0 {
+/// `trailer_len` bytes (`Capture::attrs(packet).trailer_len`), when the
+/// reader found bytes after the IP datagram (`info::TRAILER`). Hand them to
+/// [`decode_trailer`].
+pub fn packet_trailer<'a>(
+    packet: &crate::TcpPacket,
+    trailer_len: u16,
+    frame: &'a [u8],
+) -> Option<&'a [u8]> {
+    if !packet.is(crate::info::TRAILER) || trailer_len == 0 {
         return None;
     }
-    let start = frame.len().checked_sub(usize::from(packet.trailer_len))?;
+    let start = frame.len().checked_sub(usize::from(trailer_len))?;
     Some(&frame[start..])
 }
 

@@ -2,8 +2,10 @@
 //!
 //! A `TcpPacket` is deliberately small (under 100 bytes): a `twincap diff` of
 //! two captures of millions of packets keeps every packet of both in memory,
-//! so addresses are interned in the capture's address table and rare,
-//! variable-length data (SACK blocks, RST payload text) lives in side tables.
+//! so addresses are interned in the capture's address table, the fields that
+//! take few distinct values in a capture (MSS, VLAN, trailer length, TOS) in
+//! its [`PacketAttrs`] table, and rare, variable-length data (SACK blocks,
+//! RST payload text) lives in side tables.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -49,10 +51,11 @@ pub mod info {
     /// The packet was found inside an ICMP error message (Wireshark dissects
     /// it, but does no sequence analysis on it).
     pub const IN_ICMP_ERROR: u16 = 0x0200;
-    /// The frame had an 802.1Q/802.1ad tag (vlan holds the outer VLAN id).
+    /// The frame had an 802.1Q/802.1ad tag ([`PacketAttrs::vlan`] holds the
+    /// outer VLAN id).
     pub const VLAN: u16 = 0x0400;
     /// Bytes follow the IP datagram inside the frame (Ethernet padding or a
-    /// device trailer such as F5's); `trailer_len` says how many.
+    /// device trailer such as F5's); [`PacketAttrs::trailer_len`] says how many.
     pub const TRAILER: u16 = 0x0800;
     /// Wireshark computes no segment length for this frame, so it does no
     /// sequence analysis on it and takes no base sequence number from it:
@@ -67,6 +70,7 @@ pub mod info {
 }
 
 /// One TCP segment as captured, with every header field the analysis needs.
+/// 72 bytes: `twincap diff` keeps every packet of two captures.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcpPacket {
     /// 1-based frame number, counting every record of the file (as Wireshark does).
@@ -96,28 +100,92 @@ pub struct TcpPacket {
     pub payload_len: u16,
     /// TCP payload bytes present in the file (snaplen can cut it).
     pub captured_len: u16,
+    /// MSS, VLAN, trailer length and TOS: [`Capture::attrs`] of this
+    /// packet (0: all zero).
+    pub attrs: u16,
+    pub ttl: u8,
+    /// Window scale shift (valid with `info::WSCALE`).
+    pub wscale: u8,
+    /// TCP header length in bytes.
+    pub tcp_hdr_len: u8,
+    /// Number of SACK blocks ([`Capture::sacks_of`]).
+    pub sack_count: u8,
+    pub ts_val: u32,
+    pub ts_ecr: u32,
+    /// 32-bit hash of the captured payload bytes (0 when there are none).
+    /// Comparable across captures only where both caught the whole payload
+    /// (`captured_len == payload_len`); equal hashes are evidence, never
+    /// proof on their own (the diff also compares seq, lengths and headers).
+    pub payload_hash: u32,
+}
+
+/// The fields of a packet that take few distinct values in a capture,
+/// interned in [`Capture`] (a packet holds a `u16` index, [`TcpPacket::attrs`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PacketAttrs {
     /// MSS option value (valid with `info::MSS`).
     pub mss: u16,
     /// VLAN id of the outer tag (valid with `info::VLAN`).
     pub vlan: u16,
     /// Bytes after the IP datagram in the frame (valid with `info::TRAILER`).
     pub trailer_len: u16,
-    pub ttl: u8,
     /// The 8-bit TOS / traffic class byte (DSCP is the high 6 bits).
     pub tos: u8,
-    /// Window scale shift (valid with `info::WSCALE`).
-    pub wscale: u8,
-    /// TCP header length in bytes.
-    pub tcp_hdr_len: u8,
-    /// Number of SACK blocks; they start at `sack_index` in [`Capture::sacks`].
-    pub sack_count: u8,
-    pub ts_val: u32,
-    pub ts_ecr: u32,
-    pub sack_index: u32,
-    /// 64-bit hash of the captured payload bytes (0 when there are none).
-    /// Comparable across captures only where both caught the whole payload
-    /// (`captured_len == payload_len`).
-    pub payload_hash: u64,
+}
+
+impl PacketAttrs {
+    /// The DSCP code point (upper six bits of TOS / traffic class).
+    pub fn dscp(&self) -> u8 {
+        self.tos >> 2
+    }
+}
+
+/// The interned [`PacketAttrs`] of a capture. Index 0 is all zero; past
+/// `u16::MAX - 1` distinct values (a crafted capture), packets hold
+/// [`AttrTable::BY_FRAME`] and their values are kept by frame.
+#[derive(Clone, Debug, Default)]
+pub struct AttrTable {
+    /// Entry `i` is index `i + 1`.
+    values: Vec<PacketAttrs>,
+    index: rustc_hash::FxHashMap<PacketAttrs, u16>,
+    /// (frame, values) of packets past the table's capacity, in frame order.
+    by_frame: Vec<(u32, PacketAttrs)>,
+}
+
+impl AttrTable {
+    /// The index a packet holds when its values are kept by frame.
+    pub const BY_FRAME: u16 = u16::MAX;
+
+    /// The index of `a` for the packet of `frame` (frames in increasing order).
+    pub fn intern(&mut self, frame: u32, a: PacketAttrs) -> u16 {
+        if a == PacketAttrs::default() {
+            return 0;
+        }
+        if let Some(&i) = self.index.get(&a) {
+            return i;
+        }
+        if self.values.len() + 1 < Self::BY_FRAME as usize {
+            self.values.push(a);
+            let i = self.values.len() as u16;
+            self.index.insert(a, i);
+            return i;
+        }
+        self.by_frame.push((frame, a));
+        Self::BY_FRAME
+    }
+
+    /// The values of packet `p`.
+    pub fn get(&self, p: &TcpPacket) -> PacketAttrs {
+        match p.attrs {
+            0 => PacketAttrs::default(),
+            Self::BY_FRAME => self
+                .by_frame
+                .binary_search_by_key(&p.frame, |e| e.0)
+                .map(|i| self.by_frame[i].1)
+                .unwrap_or_default(),
+            i => self.values.get(i as usize - 1).copied().unwrap_or_default(),
+        }
+    }
 }
 
 impl TcpPacket {
@@ -130,10 +198,6 @@ impl TcpPacket {
     /// Sequence space the segment occupies: payload plus one for SYN and for FIN.
     pub fn seq_len(&self) -> u32 {
         self.payload_len as u32 + self.has(tcp_flags::SYN) as u32 + self.has(tcp_flags::FIN) as u32
-    }
-    /// The DSCP code point (upper six bits of TOS / traffic class).
-    pub fn dscp(&self) -> u8 {
-        self.tos >> 2
     }
 }
 
@@ -202,8 +266,13 @@ pub struct Capture {
     pub packets: Vec<TcpPacket>,
     /// Interned IP addresses, indexed by [`AddrId`].
     pub addrs: Vec<IpAddr>,
-    /// SACK blocks of all packets, see [`TcpPacket::sack_index`].
+    /// SACK blocks of all packets, in frame order ([`Capture::sacks_of`]).
     pub sacks: Vec<SackBlock>,
+    /// (frame, index of its first block in `sacks`) of each packet with
+    /// SACK blocks, in frame order.
+    pub sack_starts: Vec<(u32, u32)>,
+    /// MSS, VLAN, trailer length and TOS of the packets ([`Capture::attrs`]).
+    pub attr_table: AttrTable,
     /// Payloads of RST segments that carry data (reset causes), by frame.
     pub rst_payloads: Vec<(u32, Vec<u8>)>,
     /// pcapng packet comments, by frame.
@@ -222,9 +291,22 @@ impl Capture {
     pub fn addr(&self, id: AddrId) -> IpAddr {
         self.addrs[id as usize]
     }
+    /// The SACK blocks of a packet of this capture.
     pub fn sacks_of(&self, p: &TcpPacket) -> &[SackBlock] {
-        let i = p.sack_index as usize;
-        &self.sacks[i..i + p.sack_count as usize]
+        if p.sack_count == 0 {
+            return &[];
+        }
+        let Ok(k) = self.sack_starts.binary_search_by_key(&p.frame, |e| e.0) else {
+            return &[];
+        };
+        let i = self.sack_starts[k].1 as usize;
+        self.sacks
+            .get(i..i + p.sack_count as usize)
+            .unwrap_or_default()
+    }
+    /// MSS, VLAN, trailer length and TOS of a packet of this capture.
+    pub fn attrs(&self, p: &TcpPacket) -> PacketAttrs {
+        self.attr_table.get(p)
     }
     /// Total records in the file (what Wireshark's last frame number is).
     pub fn frames(&self) -> u32 {
@@ -263,7 +345,7 @@ mod tests {
     fn packet_stays_small() {
         // Memory target of `twincap diff`: under 100 bytes per input packet.
         assert!(
-            std::mem::size_of::<TcpPacket>() <= 88,
+            std::mem::size_of::<TcpPacket>() <= 72,
             "{}",
             std::mem::size_of::<TcpPacket>()
         );

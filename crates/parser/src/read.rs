@@ -174,8 +174,10 @@ pub fn read_capture_bytes(
 /// time, in frame order, as they are decoded: a caller that needs each
 /// packet only once (`twincap analyze`) never holds them all.
 pub trait PacketSink: Send {
-    /// The next TCP packet: its frame number, time and addresses are set;
-    /// `sack_index` is not (the blocks are in `extras.sacks`).
+    /// The next TCP packet: its frame number, time, addresses and `attrs`
+    /// (an index into the capture's attribute table, which the capture
+    /// [`read_packets`] returns holds) are set; its SACK blocks are in
+    /// `extras.sacks`.
     fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>);
 }
 
@@ -198,6 +200,7 @@ pub struct PacketExtras<'a> {
 struct Collect {
     packets: Vec<TcpPacket>,
     sacks: Vec<SackBlock>,
+    sack_starts: Vec<(u32, u32)>,
 }
 
 impl Collect {
@@ -205,21 +208,25 @@ impl Collect {
     fn into_capture(self, mut cap: Capture) -> Capture {
         cap.packets = self.packets;
         cap.sacks = self.sacks;
+        cap.sack_starts = self.sack_starts;
         cap
     }
 }
 
 impl PacketSink for Collect {
-    fn tcp(&mut self, mut packet: TcpPacket, extras: &PacketExtras<'_>) {
-        packet.sack_index = self.sacks.len() as u32;
-        self.sacks.extend_from_slice(extras.sacks);
+    fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>) {
+        if !extras.sacks.is_empty() {
+            self.sack_starts
+                .push((packet.frame, self.sacks.len() as u32));
+            self.sacks.extend_from_slice(extras.sacks);
+        }
         self.packets.push(packet);
     }
 }
 
 /// Read a capture file as [`read_capture`] does, handing each TCP packet
 /// to `sink` instead of keeping it: the returned capture has everything
-/// but `packets` and `sacks` (empty).
+/// but `packets`, `sacks` and `sack_starts` (empty).
 pub fn read_packets<S: PacketSink>(
     path: &Path,
     opts: &ReadOptions,
@@ -490,7 +497,8 @@ fn decode_record<'a>(record: &Record<'a>, hash_payload: bool) -> Outcome<'a> {
     }
     match decode_frame_hashing(record.link_type, record.data, record.orig_len, hash_payload) {
         Decoded::Tcp(tcp) => {
-            let trailer = crate::f5::decode_packet_trailer(&tcp.packet, record.data);
+            let trailer =
+                crate::f5::decode_packet_trailer(&tcp.packet, tcp.attrs.trailer_len, record.data);
             Outcome::Tcp(tcp, trailer)
         }
         other => Outcome::Other(other),
@@ -537,7 +545,11 @@ impl<S: PacketSink> Fold<'_, S> {
                     &mut datagram,
                 ) {
                     Decoded::Tcp(tcp) => {
-                        let trailer = crate::f5::decode_packet_trailer(&tcp.packet, record.data);
+                        let trailer = crate::f5::decode_packet_trailer(
+                            &tcp.packet,
+                            tcp.attrs.trailer_len,
+                            record.data,
+                        );
                         self.tcp(frame, record, &tcp, trailer)
                     }
                     _ => self.cap.stats.ipv4_fragments += 1,
@@ -545,7 +557,11 @@ impl<S: PacketSink> Fold<'_, S> {
                 self.datagram = datagram;
             }
             Decoded::Tcp(tcp) => {
-                let trailer = crate::f5::decode_packet_trailer(&tcp.packet, record.data);
+                let trailer = crate::f5::decode_packet_trailer(
+                    &tcp.packet,
+                    tcp.attrs.trailer_len,
+                    record.data,
+                );
                 self.tcp(frame, record, tcp, trailer)
             }
             Decoded::NonTcp => {
@@ -564,6 +580,7 @@ impl<S: PacketSink> Fold<'_, S> {
         packet.frame = frame;
         packet.ts_ns = record.ts_ns;
         packet.rec_offset = record.offset;
+        packet.attrs = cap.attr_table.intern(frame, tcp.attrs);
         for (addr, id) in [(tcp.src, &mut packet.src), (tcp.dst, &mut packet.dst)] {
             *id = *self.addr_ids.entry(addr).or_insert_with(|| {
                 cap.addrs.push(addr);

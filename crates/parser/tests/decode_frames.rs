@@ -210,7 +210,10 @@ fn ethernet_ipv4_tcp_fills_every_field() {
         (40000, 80, 1000, 2000, 512)
     );
     assert_eq!(p.flags, tcp_flags::ACK | tcp_flags::PSH | tcp_flags::NS);
-    assert_eq!((p.ip_id, p.ttl, p.tos, p.ip_len), (0x1234, 64, 0x28, 45));
+    assert_eq!(
+        (p.ip_id, p.ttl, t.attrs.tos, p.ip_len),
+        (0x1234, 64, 0x28, 45)
+    );
     assert_eq!((p.payload_len, p.captured_len, p.tcp_hdr_len), (5, 5, 20));
     assert_eq!(p.info, info::DF);
     assert_ne!(p.payload_hash, 0);
@@ -262,13 +265,14 @@ fn syn_options_are_read() {
         ..TCP
     };
     let frame = ether(&[], 0x0800, &IPV4.wrap(&seg.bytes()));
-    let p = tcp_of(decode_frame(ETHERNET, &frame)).packet;
+    let t = tcp_of(decode_frame(ETHERNET, &frame));
+    let p = &t.packet;
     assert_eq!(
         p.info & !info::DF,
         info::MSS | info::SACK_PERM | info::TIMESTAMPS | info::WSCALE
     );
     assert_eq!(
-        (p.mss, p.wscale, p.ts_val, p.ts_ecr, p.tcp_hdr_len),
+        (t.attrs.mss, p.wscale, p.ts_val, p.ts_ecr, p.tcp_hdr_len),
         (1460, 7, 7, 9, 40)
     );
 }
@@ -278,9 +282,9 @@ fn unknown_options_are_stepped_over() {
     // TFO cookie (kind 34) and an MPTCP option (kind 30) before the MSS.
     let options = vec![34, 6, 1, 2, 3, 4, 30, 4, 0, 0, 2, 4, 0x02, 0x18];
     let frame = ether(&[], 0x0800, &IPV4.wrap(&Tcp { options, ..TCP }.bytes()));
-    let p = tcp_of(decode_frame(ETHERNET, &frame)).packet;
-    assert!(p.is(info::MSS));
-    assert_eq!(p.mss, 536);
+    let t = tcp_of(decode_frame(ETHERNET, &frame));
+    assert!(t.packet.is(info::MSS));
+    assert_eq!(t.attrs.mss, 536);
     // An impossible length stops the walk without a panic.
     let frame = ether(
         &[],
@@ -327,10 +331,10 @@ fn ethernet_padding_is_a_trailer() {
     let frame = ether(&[], 0x0800, &IPV4.wrap(&TCP.bytes()));
     let mut padded = frame.clone();
     padded.resize(60, 0);
-    let p = tcp_of(decode_frame(ETHERNET, &padded)).packet;
-    assert!(p.is(info::TRAILER));
-    assert_eq!(p.trailer_len, 6);
-    assert_eq!(p.payload_len, 0);
+    let t = tcp_of(decode_frame(ETHERNET, &padded));
+    assert!(t.packet.is(info::TRAILER));
+    assert_eq!(t.attrs.trailer_len, 6);
+    assert_eq!(t.packet.payload_len, 0);
     assert!(!tcp_of(decode_frame(ETHERNET, &frame))
         .packet
         .is(info::TRAILER));
@@ -344,16 +348,14 @@ fn vlan_tags_any_depth_keep_the_outer_id() {
         vec![(0x88a8, 42), (0x8100, 7)],
         vec![(0x9100, 42), (0x8100, 7), (0x8100, 9)],
     ] {
-        let p = tcp_of(decode_frame(ETHERNET, &ether(&tags, 0x0800, &ip))).packet;
-        assert!(p.is(info::VLAN));
-        assert_eq!(p.vlan, 42, "{tags:?}");
+        let frame = ether(&tags, 0x0800, &ip);
+        let t = tcp_of(decode_frame(ETHERNET, &frame));
+        assert!(t.packet.is(info::VLAN));
+        assert_eq!(t.attrs.vlan, 42, "{tags:?}");
     }
-    let p = tcp_of(decode_frame(
-        ETHERNET,
-        &ether(&[(0x8100, 0x2fff)], 0x0800, &ip),
-    ))
-    .packet;
-    assert_eq!(p.vlan, 0xfff, "priority bits are not part of the id");
+    let frame = ether(&[(0x8100, 0x2fff)], 0x0800, &ip);
+    let t = tcp_of(decode_frame(ETHERNET, &frame));
+    assert_eq!(t.attrs.vlan, 0xfff, "priority bits are not part of the id");
 }
 
 #[test]
@@ -365,7 +367,7 @@ fn pppoe_session_over_qinq() {
     pppoe.extend(&ip);
     let frame = ether(&[(0x88a8, 100), (0x8100, 200)], 0x8864, &pppoe);
     let t = tcp_of(decode_frame(ETHERNET, &frame));
-    assert_eq!((t.packet.vlan, t.packet.sport), (100, 40000));
+    assert_eq!((t.attrs.vlan, t.packet.sport), (100, 40000));
     // PPP over IPv6 (0x0057) and a non-IP PPP protocol (LCP).
     let ip6 = ipv6_template().wrap(&TCP.bytes());
     let mut pppoe6 = vec![0x11, 0x00, 0x12, 0x34];
@@ -395,9 +397,14 @@ fn pppoe_length_ends_the_datagram() {
     pppoe.extend((2u16 + 40).to_be_bytes());
     pppoe.extend([0x00, 0x21]);
     pppoe.extend(&ip);
-    let p = tcp_of(decode_frame(ETHERNET, &ether(&[], 0x8864, &pppoe))).packet;
+    let frame = ether(&[], 0x8864, &pppoe);
+    let t = tcp_of(decode_frame(ETHERNET, &frame));
+    let p = &t.packet;
     assert_eq!((p.payload_len, p.captured_len, p.ip_len), (0, 0, 46));
-    assert_eq!((p.trailer_len, p.info & info::TRAILER), (6, info::TRAILER));
+    assert_eq!(
+        (t.attrs.trailer_len, p.info & info::TRAILER),
+        (6, info::TRAILER)
+    );
 }
 
 #[test]
@@ -522,9 +529,10 @@ fn ipv6_extension_headers_and_atomic_fragment() {
         ..ipv6_template()
     };
     let frame = ether(&[], 0x86dd, &v6.wrap(&seg.bytes()));
-    let p = tcp_of(decode_frame(ETHERNET, &frame)).packet;
+    let t = tcp_of(decode_frame(ETHERNET, &frame));
+    let p = &t.packet;
     assert_eq!(
-        (p.payload_len, p.captured_len, p.ttl, p.tos),
+        (p.payload_len, p.captured_len, p.ttl, t.attrs.tos),
         (4, 4, 57, 0xb8)
     );
     assert_eq!(p.ip_len as usize, frame.len() - 14);

@@ -64,7 +64,7 @@ fn number(s: &str) -> Option<u64> {
 }
 
 /// The fields of ours that differ from tshark's, by name.
-fn differences(p: &TcpPacket, t: &[String]) -> Vec<&'static str> {
+fn differences(p: &TcpPacket, mss: u16, t: &[String]) -> Vec<&'static str> {
     let ours: [(usize, Option<u64>); 13] = [
         (2, Some(p.sport as u64)),
         (3, Some(p.dport as u64)),
@@ -84,7 +84,7 @@ fn differences(p: &TcpPacket, t: &[String]) -> Vec<&'static str> {
                 .then_some(p.payload_len as u64),
         ),
         (9, Some(p.tcp_hdr_len as u64)),
-        (10, p.is(info::MSS).then_some(p.mss as u64)),
+        (10, p.is(info::MSS).then_some(mss as u64)),
         (11, p.is(info::WSCALE).then_some(p.wscale as u64)),
         (12, p.is(info::TIMESTAMPS).then_some(p.ts_val as u64)),
         (if p.is(info::IPV6) { 14 } else { 13 }, Some(p.ttl as u64)),
@@ -158,7 +158,7 @@ fn decoded_fields_equal_tshark() {
         for p in &cap.packets {
             let problem = match want.get(&p.frame) {
                 None => Some(vec!["no tcp.stream in tshark"]),
-                Some(t) => Some(differences(p, t)).filter(|d| !d.is_empty()),
+                Some(t) => Some(differences(p, cap.attrs(p).mss, t)).filter(|d| !d.is_empty()),
             };
             if let Some(fields) = problem {
                 bad_frames += 1;

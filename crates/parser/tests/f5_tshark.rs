@@ -160,7 +160,8 @@ fn trailers_via_read_capture(pcap: &[u8], path: &std::path::Path) -> Vec<Option<
         let at = p.rec_offset as usize;
         let incl = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
         let frame = &pcap[at + 16..at + 16 + incl];
-        out[p.frame as usize - 1] = f5::packet_trailer(p, frame).map(<[u8]>::to_vec);
+        out[p.frame as usize - 1] =
+            f5::packet_trailer(p, cap.attrs(p).trailer_len, frame).map(<[u8]>::to_vec);
     }
     out
 }

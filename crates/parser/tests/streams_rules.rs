@@ -28,17 +28,13 @@ const TEMPLATE: TcpPacket = TcpPacket {
     ip_len: 40,
     payload_len: 0,
     captured_len: 0,
-    mss: 0,
-    vlan: 0,
-    trailer_len: 0,
+    attrs: 0,
     ttl: 64,
-    tos: 0,
     wscale: 0,
     tcp_hdr_len: 20,
     sack_count: 0,
     ts_val: 0,
     ts_ecr: 0,
-    sack_index: 0,
     payload_hash: 0,
 };
 

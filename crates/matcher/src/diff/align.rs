@@ -93,7 +93,7 @@ fn identity(p: &TcpPacket) -> Option<(u8, u64, u32)> {
     if p.is(info::TIMESTAMPS) && p.ts_val != 0 {
         Some((0, (p.ts_val as u64) << 32 | p.ts_ecr as u64, shape(p)))
     } else if let Some(h) = full_payload_hash(p) {
-        Some((1, h, shape(p)))
+        Some((1, h as u64, shape(p)))
     } else if p.ip_id != 0 {
         Some((2, p.ip_id as u64, shape(p)))
     } else {

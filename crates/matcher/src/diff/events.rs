@@ -429,12 +429,13 @@ fn modifications(
             note(Modification::SeqOffset, sp, rp, &mut found);
         }
         if a.has(tcp_flags::SYN) {
-            if a.is(info::MSS) && b.is(info::MSS) && a.mss != b.mss {
+            let (a_mss, b_mss) = (snd.cap.attrs(a).mss, rcv.cap.attrs(b).mss);
+            if a.is(info::MSS) && b.is(info::MSS) && a_mss != b_mss {
                 let slot = match d {
                     Dir::C2s => &mut nat.mss_c2s,
                     Dir::S2c => &mut nat.mss_s2c,
                 };
-                *slot = Some((a.mss, b.mss));
+                *slot = Some((a_mss, b_mss));
                 note(Modification::MssClamp, sp, rp, &mut found);
             }
             if a.is(info::SACK_PERM) && !b.is(info::SACK_PERM) {

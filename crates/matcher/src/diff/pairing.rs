@@ -104,7 +104,7 @@ fn keys(p: &TcpPacket, dir: Dir, out: &mut Vec<(u8, u64)>) {
         out.push(h(2, p.ack as u64));
     }
     if let Some(ph) = full_payload_hash(p) {
-        out.push(h(3, ph));
+        out.push(h(3, ph as u64));
     }
     if p.ip_id != 0 {
         out.push(h(4, p.ip_id as u64));

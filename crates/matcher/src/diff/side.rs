@@ -145,7 +145,7 @@ impl<'a> Side<'a> {
 
 /// A payload hash that may be compared with the other side's: only when the
 /// whole payload was captured.
-pub fn full_payload_hash(p: &TcpPacket) -> Option<u64> {
+pub fn full_payload_hash(p: &TcpPacket) -> Option<u32> {
     (p.payload_len > 0 && p.captured_len == p.payload_len).then_some(p.payload_hash)
 }
 

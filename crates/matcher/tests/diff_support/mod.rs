@@ -153,7 +153,10 @@ pub fn stand_in(path: &Path) -> Option<Capture> {
             p.dst = intern(t.dst);
             p.frame = i as u32 + 1;
             p.ts_ns = *ts;
-            p.sack_index = cap.sacks.len() as u32;
+            p.attrs = cap.attr_table.intern(p.frame, t.attrs);
+            if p.sack_count > 0 {
+                cap.sack_starts.push((p.frame, cap.sacks.len() as u32));
+            }
             cap.sacks
                 .extend_from_slice(&t.sacks[..p.sack_count as usize]);
             cap.packets.push(p);

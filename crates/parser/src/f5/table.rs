@@ -183,14 +183,15 @@ impl Capture {
 /// few frames have one.
 pub(crate) type Trailer = Option<Box<Result<F5Trailer, F5Error>>>;
 
-/// The F5 trailer of TCP packet `p` in `data`, the frame as captured. Pure,
-/// so the reader runs it on the decoding threads; [`TableBuilder::tcp`]
-/// keeps the result in frame order.
-pub(crate) fn decode(p: &TcpPacket, data: &[u8]) -> Trailer {
+/// The F5 trailer of TCP packet `p` in `data`, the frame as captured, with
+/// `trailer_len` bytes after its IP datagram. Pure, so the reader runs it
+/// on the decoding threads; [`TableBuilder::tcp`] keeps the result in frame
+/// order.
+pub(crate) fn decode(p: &TcpPacket, trailer_len: u16, data: &[u8]) -> Trailer {
     if !p.is(info::TRAILER) {
         return None;
     }
-    match decode_trailer(super::packet_trailer(p, data)?) {
+    match decode_trailer(super::packet_trailer(p, trailer_len, data)?) {
         Err(e)
             if matches!(
                 e.kind,
