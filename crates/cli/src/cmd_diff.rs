@@ -1,7 +1,7 @@
 //! `twincap diff CLIENT LB`: read both captures, pair and align them across
 //! the SNAT (`twincap_matcher::diff`), write the report.
 
-use crate::{cannot_write, emit, load, require_tcp, warn_if_same_file, Failure, Format};
+use crate::{cannot_write, emit, require_tcp, warn_if_same_file, Failure, Format};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -104,15 +104,29 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
             );
         }
     };
-    let progress = Progress::new(args.quiet, 6 + args.export.is_some() as u64);
-    progress.stage(&format!("reading {}", args.client.display()));
-    let client = load(&args.client)?;
-    progress.stage(&format!("reading {}", args.lb.display()));
-    let lb = load(&args.lb)?;
+    let progress = Progress::new(args.quiet, 5 + args.export.is_some() as u64);
+    progress.stage(&format!(
+        "reading {} and {}",
+        args.client.display(),
+        args.lb.display()
+    ));
+    // Both captures at once, each split into connections as soon as it is
+    // read (the two cores share the reading and splitting of both).
+    let read = |path: &std::path::Path| {
+        let cap = twincap_parser::read_capture(path, &twincap_parser::ReadOptions::default())?;
+        let conns = twincap_parser::conn::split(&cap);
+        Ok::<_, Failure>((cap, conns))
+    };
+    let (client, lb) = rayon::join(|| read(&args.client), || read(&args.lb));
+    // Errors and warnings in the order the files were named.
+    let (client, client_conns) = client?;
+    crate::warn(&client);
+    let (lb, lb_conns) = lb?;
+    crate::warn(&lb);
     require_tcp(&client, "client", &args.lb)?;
     require_tcp(&lb, "LB", &args.client)?;
     warn_if_same_file(&args.client, &args.lb);
-    stage("read");
+    stage("read and split");
     if timing {
         for (name, c) in [("client", &client), ("lb", &lb)] {
             eprintln!(
@@ -123,30 +137,31 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
             );
         }
     }
-    progress.stage("splitting connections");
-    let client_conns = twincap_parser::conn::split(&client);
-    let lb_conns = twincap_parser::conn::split(&lb);
-    stage("split");
     let opts = DiffOptions {
         clock_offset_s: args.clock_offset,
         clock_drift_ppm: args.clock_drift_ppm,
     };
-    progress.stage("pairing and aligning the two captures");
+    progress.stage("pairing and aligning the two captures, expert flags");
     let (client_side, lb_side) = (Side::new(&client, &client_conns), Side::new(&lb, &lb_conns));
-    let result = diff::diff(client_side, lb_side, &opts);
-    stage("diff");
+    // Each side's expert flags (the host-side diagnoses read them) while
+    // the diff runs: neither needs the other.
+    let (result, (client_analysis, lb_analysis)) = rayon::join(
+        || diff::diff(client_side, lb_side, &opts),
+        || {
+            rayon::join(
+                || twincap_matcher::analyze::analyze(&client, &client_conns),
+                || twincap_matcher::analyze::analyze(&lb, &lb_conns),
+            )
+        },
+    );
+    stage("diff and analyze");
     if let Some(out) = &args.export {
         progress.stage("writing the pcapng export");
         let views = conns::views(&client_side, &lb_side, &result, args.export_all);
         export::write_pcapng(out, &client, &lb, &result.clock, &views).map_err(Failure)?;
         stage("export");
     }
-    progress.stage("expert flags and diagnoses");
-    // Each side's expert flags: the host-side diagnoses read them.
-    // (Each runs its connections in parallel already.)
-    let client_analysis = twincap_matcher::analyze::analyze(&client, &client_conns);
-    let lb_analysis = twincap_matcher::analyze::analyze(&lb, &lb_conns);
-    stage("analyze");
+    progress.stage("diagnoses");
     // Only text and Markdown print the frame tables.
     let build = match args.format {
         Format::Text | Format::Md => report::DiffReport::build,
