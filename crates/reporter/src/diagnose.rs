@@ -126,9 +126,61 @@ pub struct Inputs<'a> {
     pub caps: Captures<'a>,
     pub client_analysis: &'a Analysis,
     pub lb_analysis: &'a Analysis,
-    /// Packet-by-packet rows of the paired connections that have events,
-    /// by index into `result.flows`.
-    pub rows: &'a BTreeMap<usize, Vec<Row>>,
+    /// What the rules read off the packet-by-packet rows of the paired
+    /// connections that need them ([`flow_facts`]), by index into
+    /// `result.flows`, in that order.
+    pub facts: &'a [(usize, FlowFacts)],
+    /// Median client-to-server delay over the rows of those connections
+    /// ([`c2s_delays`]); only read where a reset was answered by a reset.
+    pub usual_c2s_ns: i64,
+}
+
+/// What the rules read off one paired connection's rows: the rows of a
+/// connection are made, read and dropped one connection at a time (and
+/// connections in parallel), never all held at once.
+#[derive(Debug, Default)]
+pub struct FlowFacts {
+    /// Reordered rows, in row order.
+    reordered: Vec<Reordered>,
+    /// The connection's `injected` and `capture_missed_frame` findings.
+    injected: Vec<Diagnosis>,
+    /// A reset the LB side answered by another reset.
+    reset: Option<ResetFacts>,
+    /// Retransmissions whose original arrived, per direction: how many, and
+    /// their frames on each side.
+    spurious: [(usize, Vec<u32>, Vec<u32>); 2],
+}
+
+impl FlowFacts {
+    /// Whether the connection has a reset answered by a reset (whose words
+    /// need [`Inputs::usual_c2s_ns`]).
+    pub fn has_answered_reset(&self) -> bool {
+        self.reset.is_some()
+    }
+}
+
+/// A reordered row: direction, client and LB packet, and how late it came.
+type Reordered = (Dir, Option<u32>, Option<u32>, Option<rows::Lateness>);
+
+/// The facts of paired connection `fi` from its rows and their lateness
+/// ([`rows::lateness_all`]). `inp.facts` is not read.
+pub fn flow_facts(
+    inp: &Inputs,
+    fi: usize,
+    rows: &[Row],
+    late: &[Option<rows::Lateness>],
+) -> FlowFacts {
+    FlowFacts {
+        reordered: rows
+            .iter()
+            .zip(late)
+            .filter(|(r, _)| r.event == Some(EventKind::Reordered))
+            .map(|(r, l)| (r.dir, r.client, r.lb, *l))
+            .collect(),
+        injected: injected_in(inp, fi, rows),
+        reset: reset_facts(inp, rows),
+        spurious: Dir::BOTH.map(|d| spurious_in(inp, fi, rows, d)),
+    }
 }
 
 /// Why a RST was sent, as far as the capture tells: the one place that
@@ -454,14 +506,13 @@ fn median(v: &mut [i64]) -> i64 {
 fn path_reordering(inp: &Inputs, d: Dir, out: &mut Vec<Diagnosis>) {
     let mut events = Vec::new();
     let (mut late_pk, mut late_ns) = (Vec::new(), Vec::new());
-    for rows in inp.rows.values() {
-        let late = rows::lateness_all(rows, &inp.caps);
-        for (i, r) in rows.iter().enumerate() {
-            if r.dir != d || r.event != Some(EventKind::Reordered) {
+    for (_, f) in inp.facts {
+        for &(dir, client, lb, late) in &f.reordered {
+            if dir != d {
                 continue;
             }
-            events.push((r.client, r.lb));
-            if let Some(l) = late[i] {
+            events.push((client, lb));
+            if let Some(l) = late {
                 late_pk.push(l.packets as i64);
                 late_ns.push(l.ns);
             }
@@ -661,8 +712,16 @@ fn tells(inp: &Inputs, rows: &[Row], d: Dir, idx: u32) -> Tells {
 
 /// Packets nobody sent: an injection, or a frame the sender's capture missed.
 fn injected(inp: &Inputs, out: &mut Vec<Diagnosis>) {
-    for (fi, rows) in inp.rows {
-        let f = &inp.result.flows[*fi];
+    for (_, f) in inp.facts {
+        out.extend(f.injected.iter().cloned());
+    }
+}
+
+/// [`injected`] on one paired connection's rows.
+fn injected_in(inp: &Inputs, fi: usize, rows: &[Row]) -> Vec<Diagnosis> {
+    let mut out = Vec::new();
+    {
+        let f = &inp.result.flows[fi];
         for d in Dir::BOTH {
             let rcv_lb = d == Dir::C2s;
             let mut inj = Vec::new();
@@ -745,55 +804,22 @@ fn injected(inp: &Inputs, out: &mut Vec<Diagnosis>) {
             }
         }
     }
+    out
 }
 
 /// The LB side reset the connection, a client packet arrived after that,
 /// and the LB side answered it with another reset (the seed's case).
 fn reset_answered_by_reset(inp: &Inputs, out: &mut Vec<Diagnosis>) {
     // The usual client-to-server delay, over every connection shown.
-    let usual = median(
-        &mut inp
-            .rows
-            .values()
-            .flatten()
-            .filter(|r| r.dir == Dir::C2s)
-            .filter_map(|r| one_way_ns(inp, r))
-            .collect::<Vec<_>>(),
-    );
-    for (fi, rows) in inp.rows {
+    let usual = inp.usual_c2s_ns;
+    for (fi, facts) in inp.facts {
+        let Some(ResetFacts { r1, answers }) = &facts.reset else {
+            continue;
+        };
         let f = &inp.result.flows[*fi];
         let lbp = |i: u32| inp.caps.packet(true, i);
         let clp = |i: u32| inp.caps.packet(false, i);
-        // Rows in LB-capture order.
-        let mut at_lb: Vec<&Row> = rows.iter().filter(|r| r.lb.is_some()).collect();
-        at_lb.sort_by_key(|r| lbp(r.lb.unwrap()).frame);
-        let first_rst = at_lb.iter().position(|r| {
-            r.dir == Dir::S2c
-                && r.event != Some(EventKind::Duplicated)
-                && lbp(r.lb.unwrap()).has(tcp_flags::RST)
-        });
-        let Some(k) = first_rst else { continue };
-        let r1 = at_lb[k];
-        // Each later LB reset that follows a client packet arriving after r1.
-        let mut answers: Vec<(&Row, &Row)> = Vec::new();
-        let mut pending: Option<&Row> = None;
-        for r in &at_lb[k + 1..] {
-            match r.dir {
-                Dir::C2s if r.event != Some(EventKind::Duplicated) => pending = Some(r),
-                Dir::S2c
-                    if lbp(r.lb.unwrap()).has(tcp_flags::RST)
-                        && r.event != Some(EventKind::Duplicated) =>
-                {
-                    if let Some(late) = pending.take() {
-                        answers.push((late, r));
-                    }
-                }
-                _ => {}
-            }
-        }
-        let Some(&(late, r2)) = answers.first() else {
-            continue;
-        };
+        let (late, r2) = &answers[0];
         let (p1, pl, p2) = (
             lbp(r1.lb.unwrap()),
             lbp(late.lb.unwrap()),
@@ -861,7 +887,7 @@ fn reset_answered_by_reset(inp: &Inputs, out: &mut Vec<Diagnosis>) {
         let mut c = Vec::new();
         let mut l = vec![p1.frame];
         c.extend(r1.client.map(|i| clp(i).frame));
-        for (late, r2) in &answers {
+        for (late, r2) in answers.iter() {
             l.extend([lbp(late.lb.unwrap()).frame, lbp(r2.lb.unwrap()).frame]);
             c.extend(late.client.map(|i| clp(i).frame));
             c.extend(r2.client.map(|i| clp(i).frame));
@@ -890,6 +916,65 @@ fn reset_answered_by_reset(inp: &Inputs, out: &mut Vec<Diagnosis>) {
         }
         out.push(d);
     }
+}
+
+/// A reset of the LB side (`r1`) and each later LB reset that answered a
+/// client packet arriving after it: (the late packet, the answer).
+#[derive(Debug)]
+struct ResetFacts {
+    r1: Row,
+    answers: Vec<(Row, Row)>,
+}
+
+/// [`reset_answered_by_reset`]'s reading of one connection's rows.
+fn reset_facts(inp: &Inputs, rows: &[Row]) -> Option<ResetFacts> {
+    let lbp = |i: u32| inp.caps.packet(true, i);
+    let is_reset = |r: &Row| {
+        r.dir == Dir::S2c
+            && r.event != Some(EventKind::Duplicated)
+            && r.lb.is_some_and(|i| lbp(i).has(tcp_flags::RST))
+    };
+    // Two resets are needed: most connections have none.
+    if rows.iter().filter(|r| is_reset(r)).take(2).count() < 2 {
+        return None;
+    }
+    // Rows in LB-capture order.
+    let mut at_lb: Vec<&Row> = rows.iter().filter(|r| r.lb.is_some()).collect();
+    at_lb.sort_by_key(|r| lbp(r.lb.unwrap()).frame);
+    let k = at_lb.iter().position(|r| is_reset(r))?;
+    // Each later LB reset that follows a client packet arriving after r1.
+    let mut answers: Vec<(Row, Row)> = Vec::new();
+    let mut pending: Option<&Row> = None;
+    for r in &at_lb[k + 1..] {
+        match r.dir {
+            Dir::C2s if r.event != Some(EventKind::Duplicated) => pending = Some(r),
+            Dir::S2c if is_reset(r) => {
+                if let Some(late) = pending.take() {
+                    answers.push((late.clone(), (*r).clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    (!answers.is_empty()).then(|| ResetFacts {
+        r1: at_lb[k].clone(),
+        answers,
+    })
+}
+
+/// The client-to-server delays of a connection's rows, for
+/// [`Inputs::usual_c2s_ns`] (their median over the connections with facts).
+pub fn c2s_delays(inp: &Inputs, rows: &[Row], out: &mut Vec<i64>) {
+    out.extend(
+        rows.iter()
+            .filter(|r| r.dir == Dir::C2s)
+            .filter_map(|r| one_way_ns(inp, r)),
+    );
+}
+
+/// The median of `v` (0 when empty), as [`Inputs::usual_c2s_ns`] takes it.
+pub fn median_ns(v: &mut [i64]) -> i64 {
+    median(v)
 }
 
 /// Extra one-way delay beyond which a packet was held back in between.
@@ -1162,52 +1247,13 @@ fn slow_reader(inp: &Inputs, out: &mut Vec<Diagnosis>) {
 /// fired on delay, not on loss.
 fn spurious_retransmission(inp: &Inputs, out: &mut Vec<Diagnosis>) {
     for d in Dir::BOTH {
-        let snd_lb = d == Dir::S2c;
-        let an = if snd_lb {
-            inp.lb_analysis
-        } else {
-            inp.client_analysis
-        };
         let (mut c, mut l) = (Vec::new(), Vec::new());
         let mut n = 0;
-        for (fi, rows) in inp.rows {
-            let f = &inp.result.flows[*fi];
-            // An ACK lost on the way back also explains a retransmission.
-            if f.events.iter().any(|e| e.kind == EventKind::Lost) {
-                continue;
-            }
-            let sent: Vec<&Row> = rows
-                .iter()
-                .filter(|r| r.dir == d && r.sender().is_some())
-                .collect();
-            for (k, r) in sent.iter().enumerate() {
-                let i = r.sender().unwrap();
-                let fl = an.flags(i as usize);
-                if !(fl.contains(Flag::Retransmission)
-                    || fl.contains(Flag::FastRetransmission)
-                    || fl.contains(Flag::SpuriousRetransmission))
-                {
-                    continue;
-                }
-                let p = inp.caps.packet(snd_lb, i);
-                if p.seq_len() == 0 {
-                    continue;
-                }
-                // The original: the first earlier send of the same sequence number.
-                let orig = sent[..k].iter().find(|o| {
-                    let q = inp.caps.packet(snd_lb, o.sender().unwrap());
-                    q.seq == p.seq && q.seq_len() > 0 && q.frame < p.frame
-                });
-                let Some(o) = orig else { continue };
-                if o.receiver().is_none() {
-                    continue;
-                }
-                n += 1;
-                for row in [*o, *r] {
-                    c.extend(row.client.map(|i| inp.caps.packet(false, i).frame));
-                    l.extend(row.lb.map(|i| inp.caps.packet(true, i).frame));
-                }
-            }
+        for (_, f) in inp.facts {
+            let (k, fc, fl) = &f.spurious[d.index()];
+            n += k;
+            c.extend(fc);
+            l.extend(fl);
         }
         if n == 0 {
             continue;
@@ -1228,6 +1274,57 @@ fn spurious_retransmission(inp: &Inputs, out: &mut Vec<Diagnosis>) {
             .figure("retransmissions", json!(n)),
         );
     }
+}
+
+/// [`spurious_retransmission`] on one connection's rows in direction `d`:
+/// how many, and their frames (with their originals') on each side.
+fn spurious_in(inp: &Inputs, fi: usize, rows: &[Row], d: Dir) -> (usize, Vec<u32>, Vec<u32>) {
+    let snd_lb = d == Dir::S2c;
+    let an = if snd_lb {
+        inp.lb_analysis
+    } else {
+        inp.client_analysis
+    };
+    let (mut c, mut l) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    let f = &inp.result.flows[fi];
+    // An ACK lost on the way back also explains a retransmission.
+    if f.events.iter().any(|e| e.kind == EventKind::Lost) {
+        return (n, c, l);
+    }
+    let sent: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.dir == d && r.sender().is_some())
+        .collect();
+    for (k, r) in sent.iter().enumerate() {
+        let i = r.sender().unwrap();
+        let fl = an.flags(i as usize);
+        if !(fl.contains(Flag::Retransmission)
+            || fl.contains(Flag::FastRetransmission)
+            || fl.contains(Flag::SpuriousRetransmission))
+        {
+            continue;
+        }
+        let p = inp.caps.packet(snd_lb, i);
+        if p.seq_len() == 0 {
+            continue;
+        }
+        // The original: the first earlier send of the same sequence number.
+        let orig = sent[..k].iter().find(|o| {
+            let q = inp.caps.packet(snd_lb, o.sender().unwrap());
+            q.seq == p.seq && q.seq_len() > 0 && q.frame < p.frame
+        });
+        let Some(o) = orig else { continue };
+        if o.receiver().is_none() {
+            continue;
+        }
+        n += 1;
+        for row in [*o, *r] {
+            c.extend(row.client.map(|i| inp.caps.packet(false, i).frame));
+            l.extend(row.lb.map(|i| inp.caps.packet(true, i).frame));
+        }
+    }
+    (n, c, l)
 }
 
 /// Captures that do not overlap in time, and packets that crossed while

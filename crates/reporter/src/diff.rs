@@ -7,6 +7,7 @@
 
 use crate::diagnose::{self, Diagnosis, Severity};
 use crate::rows::{self, Captures, Row};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use twincap_matcher::analyze::Analysis;
@@ -466,9 +467,14 @@ fn event_words(r: &Row, late: Option<rows::Lateness>) -> String {
     }
 }
 
-fn flow_table(fi: usize, rows: &[Row], caps: &Captures, s: &Sides) -> FlowTable {
+fn flow_table(
+    fi: usize,
+    rows: &[Row],
+    late: &[Option<rows::Lateness>],
+    caps: &Captures,
+    s: &Sides,
+) -> FlowTable {
     let base = SeqBase::new(rows, caps);
-    let late = rows::lateness_all(rows, caps);
     let keep: Vec<bool> = if rows.len() <= FULL_TABLE_ROWS {
         vec![true; rows.len()]
     } else {
@@ -547,27 +553,53 @@ impl DiffReport {
                 .entry(e.dir.word())
                 .or_default() += 1;
         }
-        let flows: Vec<FlowOut> = res.flows.iter().map(|f| flow_out(f, &s)).collect();
-        // Packet-by-packet rows of the connections with problems.
-        let row_map: BTreeMap<usize, Vec<Row>> = res
-            .flows
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| needs_rows(f, src))
-            .map(|(i, f)| (i, rows::flow_rows(f, res, &caps)))
-            .collect();
-        let diagnoses = diagnose::diagnose(&diagnose::Inputs {
+        let flows: Vec<FlowOut> = res.flows.par_iter().map(|f| flow_out(f, &s)).collect();
+        let mut inputs = diagnose::Inputs {
             result: res,
             caps,
             client_analysis: src.client_analysis,
             lb_analysis: src.lb_analysis,
-            rows: &row_map,
-        });
-        let tables = row_map
-            .iter()
-            .filter(|(&i, _)| with_tables && has_problems(&res.flows[i]))
-            .map(|(&i, r)| flow_table(i, r, &caps, &s))
+            facts: &[],
+            usual_c2s_ns: 0,
+        };
+        // The connections that need their packets one by one, in parallel:
+        // each one's rows are made, read (facts for the diagnoses, the frame
+        // table) and dropped, so they are never all held at once.
+        let needing: Vec<usize> = (0..res.flows.len())
+            .filter(|&i| needs_rows(&res.flows[i], src))
             .collect();
+        let per_flow: Vec<(diagnose::FlowFacts, Option<FlowTable>)> = needing
+            .par_iter()
+            .map(|&i| {
+                let f = &res.flows[i];
+                let rows = rows::flow_rows(f, res, &caps);
+                let late = rows::lateness_all(&rows, &caps);
+                let facts = diagnose::flow_facts(&inputs, i, &rows, &late);
+                let table = (with_tables && has_problems(f))
+                    .then(|| flow_table(i, &rows, &late, &caps, &s));
+                (facts, table)
+            })
+            .collect();
+        let (facts, tables): (Vec<_>, Vec<_>) = per_flow.into_iter().unzip();
+        let facts: Vec<(usize, diagnose::FlowFacts)> = needing.iter().copied().zip(facts).collect();
+        let tables = tables.into_iter().flatten().collect();
+        // A reset answered by a reset is told against the usual delay of
+        // every connection shown: the rows are made again for that (rare) case.
+        if facts.iter().any(|(_, f)| f.has_answered_reset()) {
+            let mut delays: Vec<i64> = needing
+                .par_iter()
+                .map(|&i| {
+                    let mut v = Vec::new();
+                    let rows = rows::flow_rows(&res.flows[i], res, &caps);
+                    diagnose::c2s_delays(&inputs, &rows, &mut v);
+                    v
+                })
+                .flatten()
+                .collect();
+            inputs.usual_c2s_ns = diagnose::median_ns(&mut delays);
+        }
+        inputs.facts = &facts;
+        let diagnoses = diagnose::diagnose(&inputs);
         DiffReport {
             schema: SCHEMA,
             files: Files {
