@@ -35,10 +35,12 @@ pub struct ReadOptions {
 }
 
 /// Records per chunk of the reading pipeline: large enough to keep every
-/// core busy, small enough that the mapped pages of the three chunks in
-/// flight (about 7 MB each at 450 bytes a frame) stay a small part of
+/// core busy, small enough that the three chunks in flight (about 1.8 MB
+/// each at 450 bytes a frame) stay in the CPU caches from the walk to the
+/// decoding (16 384 missed the last-level cache 3.2x as often in a
+/// cachegrind run with an 8 MB one, 1.2x with 32 MB) and a small part of
 /// peak memory.
-pub(crate) const CHUNK: usize = 16 * 1024;
+pub(crate) const CHUNK: usize = 4 * 1024;
 
 /// Bytes mapped in beyond the expected end of the next chunk (see
 /// `Source::prefetch`).
@@ -270,6 +272,7 @@ fn read_opened<S: PacketSink>(
         sink,
         cap: Capture::default(),
         addr_ids: FxHashMap::default(),
+        last_addrs: [None; 2],
         defrag: Defragmenter::default(),
         datagram: Vec::new(),
         f5: crate::f5::TableBuilder::default(),
@@ -511,6 +514,8 @@ struct Fold<'s, S> {
     /// Everything but the packets.
     cap: Capture,
     addr_ids: FxHashMap<IpAddr, u32>,
+    /// The addresses of the last TCP frame and their ids.
+    last_addrs: [Option<(IpAddr, u32)>; 2],
     defrag: Defragmenter,
     /// Reassembled datagram of the last completed fragment.
     datagram: Vec<u8>,
@@ -582,11 +587,18 @@ impl<S: PacketSink> Fold<'_, S> {
         packet.rec_offset = record.offset;
         packet.attrs = cap.attr_table.intern(frame, tcp.attrs);
         for (addr, id) in [(tcp.src, &mut packet.src), (tcp.dst, &mut packet.dst)] {
-            *id = *self.addr_ids.entry(addr).or_insert_with(|| {
-                cap.addrs.push(addr);
-                cap.addrs.len() as u32 - 1
-            });
+            // Consecutive frames mostly share their addresses (a burst of
+            // one connection, its ACKs back): the last frame's two are
+            // tried before the table.
+            *id = match self.last_addrs.iter().flatten().find(|(a, _)| *a == addr) {
+                Some(&(_, id)) => id,
+                None => *self.addr_ids.entry(addr).or_insert_with(|| {
+                    cap.addrs.push(addr);
+                    cap.addrs.len() as u32 - 1
+                }),
+            };
         }
+        self.last_addrs = [Some((tcp.src, packet.src)), Some((tcp.dst, packet.dst))];
         let sacks = tcp
             .sacks
             .get(..packet.sack_count as usize)

@@ -313,6 +313,9 @@ pub fn write_text<W: Write>(r: &AnalyzeReport, mut w: W) -> io::Result<()> {
     let mut by_stream: Vec<&FrameRow> = r.frames.iter().collect();
     by_stream.sort_by_key(|f| f.stream);
     let mut frames = by_stream.iter().peekable();
+    // Each frame's line is made in this one buffer (a frame report has
+    // hundreds of thousands of lines).
+    let mut line = String::new();
     for s in &r.streams {
         writeln!(
             w,
@@ -328,19 +331,8 @@ pub fn write_text<W: Write>(r: &AnalyzeReport, mut w: W) -> io::Result<()> {
             if f.stream < s.stream {
                 continue;
             }
-            let dir = if f.src == s.src { "->" } else { "<-" };
-            write!(w, "  frame {:<8} {}  ", f.frame, dir)?;
-            for (i, flag) in f.flags.iter().enumerate() {
-                if i > 0 {
-                    w.write_all(b", ")?;
-                }
-                w.write_all(flag.name().as_bytes())?;
-            }
-            let notes = notes(f);
-            if !notes.is_empty() {
-                write!(w, "  ({})", notes.join("; "))?;
-            }
-            w.write_all(b"\n")?;
+            frame_line(f, f.src == s.src, &mut line);
+            w.write_all(line.as_bytes())?;
         }
     }
     w.write_all(f5_text(r).as_bytes())
@@ -402,21 +394,48 @@ fn f5_text(r: &AnalyzeReport) -> String {
     out
 }
 
-/// The values worth a word next to a flagged frame.
-fn notes(f: &FrameRow) -> Vec<String> {
-    let mut n = Vec::new();
+/// `  frame 12       ->  retransmission  (repeats frame 9, 0.210 s later)`
+/// into `line` (emptied first): the frame, its direction (`->` when sent
+/// by the connection's first sender), its flags and the values worth a
+/// word next to them.
+fn frame_line(f: &FrameRow, from_a: bool, line: &mut String) {
+    use std::fmt::Write as _;
+    line.clear();
+    line.push_str("  frame ");
+    let start = line.len();
+    let _ = write!(line, "{}", f.frame);
+    while line.len() - start < 8 {
+        line.push(' ');
+    }
+    line.push_str(if from_a { " ->  " } else { " <-  " });
+    for (i, flag) in f.flags.iter().enumerate() {
+        if i > 0 {
+            line.push_str(", ");
+        }
+        line.push_str(flag.name());
+    }
+    let mut notes = 0;
+    let mut note = |line: &mut String| {
+        line.push_str(if notes == 0 { "  (" } else { "; " });
+        notes += 1;
+    };
     if let (Some(num), Some(of)) = (f.dup_ack_num, f.dup_ack_of) {
-        n.push(format!("dup ACK #{num} of frame {of}"));
+        note(line);
+        let _ = write!(line, "dup ACK #{num} of frame {of}");
     }
     if let Some(of) = f.retransmits_frame {
-        let after = f
-            .rto_s
-            .map(|s| format!(", {:.3} s later", s))
-            .unwrap_or_default();
-        n.push(format!("repeats frame {of}{after}"));
+        note(line);
+        let _ = write!(line, "repeats frame {of}");
+        if let Some(s) = f.rto_s {
+            let _ = write!(line, ", {s:.3} s later");
+        }
     }
     if let Some(b) = f.bytes_in_flight {
-        n.push(format!("{b} bytes in flight"));
+        note(line);
+        let _ = write!(line, "{b} bytes in flight");
     }
-    n
+    if notes > 0 {
+        line.push(')');
+    }
+    line.push('\n');
 }
