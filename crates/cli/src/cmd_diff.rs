@@ -5,6 +5,7 @@ use crate::{cannot_write, emit, require_tcp, warn_if_same_file, Failure, Format}
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use twincap_matcher::analyze::Analysis;
 use twincap_matcher::diff::{self, DiffOptions, Side};
 use twincap_reporter::diff as report;
 use twincap_reporter::rows::Captures;
@@ -143,14 +144,47 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
     };
     progress.stage("pairing and aligning the two captures, expert flags");
     let (client_side, lb_side) = (Side::new(&client, &client_conns), Side::new(&lb, &lb_conns));
+    let caps = Captures {
+        client: &client,
+        client_conns: &client_conns,
+        lb: &lb,
+        lb_conns: &lb_conns,
+    };
+    // Only text and Markdown print the frame tables.
+    let with_tables = matches!(args.format, Format::Text | Format::Md);
+    fn sources<'a>(caps: Captures<'a>, (c, l): &'a (Analysis, Analysis)) -> report::Sources<'a> {
+        report::Sources {
+            caps,
+            client_analysis: c,
+            lb_analysis: l,
+        }
+    }
     // Each side's expert flags (the host-side diagnoses read them) while
-    // the diff runs: neither needs the other.
-    let (result, (client_analysis, lb_analysis)) = rayon::join(
-        || diff::diff(client_side, lb_side, &opts),
+    // the pairs are found; then each pair's rows are read for the report
+    // as the diff judges it.
+    let (result, analyses, per_flow) = diff::diff_with_rows(
+        client_side,
+        lb_side,
+        &opts,
         || {
             rayon::join(
                 || twincap_matcher::analyze::analyze(&client, &client_conns),
                 || twincap_matcher::analyze::analyze(&lb, &lb_conns),
+            )
+        },
+        |an, f| report::wants_rows(f, &sources(caps, an)),
+        |an, ctx, f, frames| {
+            let windows = report::Windows {
+                client_first_ns: ctx.client_window.first_ns,
+                lb_first_ns: ctx.lb_window.first_ns,
+            };
+            report::read_rows(
+                &sources(caps, an),
+                &ctx.clock,
+                windows,
+                f,
+                frames,
+                with_tables,
             )
         },
     );
@@ -162,24 +196,8 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         stage("export");
     }
     progress.stage("diagnoses");
-    // Only text and Markdown print the frame tables.
-    let build = match args.format {
-        Format::Text | Format::Md => report::DiffReport::build,
-        Format::Json | Format::Yaml | Format::Html => report::DiffReport::build_without_tables,
-    };
-    let rep = build(
-        &result,
-        &report::Sources {
-            caps: Captures {
-                client: &client,
-                client_conns: &client_conns,
-                lb: &lb,
-                lb_conns: &lb_conns,
-            },
-            client_analysis: &client_analysis,
-            lb_analysis: &lb_analysis,
-        },
-    );
+    let rep =
+        report::DiffReport::build_from(&result, &sources(caps, &analyses), per_flow, with_tables);
     progress.stage("writing the report");
     if args.format == Format::Json {
         // Streamed: a report of millions of packets is never one string.

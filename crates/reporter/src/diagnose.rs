@@ -12,7 +12,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use twincap_matcher::analyze::{Analysis, Flag};
-use twincap_matcher::diff::{DiffResult, Dir, Event, EventKind, FlowPair, Modification};
+use twincap_matcher::diff::{
+    ClockEstimate, DiffResult, Dir, Event, EventKind, FlowPair, Modification,
+};
 use twincap_parser::f5::RstCause;
 use twincap_parser::{tcp_flags, Capture, TcpPacket};
 
@@ -135,6 +137,27 @@ pub struct Inputs<'a> {
     pub usual_c2s_ns: i64,
 }
 
+/// What the readings of one connection's rows need (nothing of the others).
+#[derive(Clone, Copy)]
+pub struct FlowInputs<'a> {
+    pub caps: Captures<'a>,
+    pub client_analysis: &'a Analysis,
+    pub lb_analysis: &'a Analysis,
+    pub clock: &'a ClockEstimate,
+}
+
+impl<'a> Inputs<'a> {
+    /// What the readings of one connection need.
+    pub fn flow_inputs(&self) -> FlowInputs<'a> {
+        FlowInputs {
+            caps: self.caps,
+            client_analysis: self.client_analysis,
+            lb_analysis: self.lb_analysis,
+            clock: &self.result.clock,
+        }
+    }
+}
+
 /// What the rules read off one paired connection's rows: the rows of a
 /// connection are made, read and dropped one connection at a time (and
 /// connections in parallel), never all held at once.
@@ -162,11 +185,11 @@ impl FlowFacts {
 /// A reordered row: direction, client and LB packet, and how late it came.
 type Reordered = (Dir, Option<u32>, Option<u32>, Option<rows::Lateness>);
 
-/// The facts of paired connection `fi` from its rows and their lateness
+/// The facts of paired connection `f` from its rows and their lateness
 /// ([`rows::lateness_all`]). `inp.facts` is not read.
 pub fn flow_facts(
-    inp: &Inputs,
-    fi: usize,
+    inp: &FlowInputs,
+    f: &FlowPair,
     rows: &[Row],
     late: &[Option<rows::Lateness>],
 ) -> FlowFacts {
@@ -177,9 +200,9 @@ pub fn flow_facts(
             .filter(|(r, _)| r.event == Some(EventKind::Reordered))
             .map(|(r, l)| (r.dir, r.client, r.lb, *l))
             .collect(),
-        injected: injected_in(inp, fi, rows),
+        injected: injected_in(inp, f, rows),
         reset: reset_facts(inp, rows),
-        spurious: Dir::BOTH.map(|d| spurious_in(inp, fi, rows, d)),
+        spurious: Dir::BOTH.map(|d| spurious_in(inp, f, rows, d)),
     }
 }
 
@@ -669,7 +692,7 @@ impl Tells {
 }
 
 /// Tell-tales of a receiver-side packet `idx` in direction `d` of a flow.
-fn tells(inp: &Inputs, rows: &[Row], d: Dir, idx: u32) -> Tells {
+fn tells(inp: &FlowInputs, rows: &[Row], d: Dir, idx: u32) -> Tells {
     let rcv_lb = d == Dir::C2s;
     let p = inp.caps.packet(rcv_lb, idx);
     // Genuine arrivals of the same direction, in receiver order.
@@ -718,10 +741,9 @@ fn injected(inp: &Inputs, out: &mut Vec<Diagnosis>) {
 }
 
 /// [`injected`] on one paired connection's rows.
-fn injected_in(inp: &Inputs, fi: usize, rows: &[Row]) -> Vec<Diagnosis> {
+fn injected_in(inp: &FlowInputs, f: &FlowPair, rows: &[Row]) -> Vec<Diagnosis> {
     let mut out = Vec::new();
     {
-        let f = &inp.result.flows[fi];
         for d in Dir::BOTH {
             let rcv_lb = d == Dir::C2s;
             let mut inj = Vec::new();
@@ -828,7 +850,7 @@ fn reset_answered_by_reset(inp: &Inputs, out: &mut Vec<Diagnosis>) {
         // When did the first reset reach the client, and when did the
         // client send the late packet?
         let rst_at_client = r1.client.map(|i| clp(i).ts_ns);
-        let held = one_way_ns(inp, late)
+        let held = one_way_ns(&inp.flow_inputs(), late)
             .filter(|&t| t - usual > HELD_NS.max(usual))
             .map(|t| (t, usual));
         let late_sent = late.client.map(clp);
@@ -927,7 +949,7 @@ struct ResetFacts {
 }
 
 /// [`reset_answered_by_reset`]'s reading of one connection's rows.
-fn reset_facts(inp: &Inputs, rows: &[Row]) -> Option<ResetFacts> {
+fn reset_facts(inp: &FlowInputs, rows: &[Row]) -> Option<ResetFacts> {
     let lbp = |i: u32| inp.caps.packet(true, i);
     let is_reset = |r: &Row| {
         r.dir == Dir::S2c
@@ -964,7 +986,7 @@ fn reset_facts(inp: &Inputs, rows: &[Row]) -> Option<ResetFacts> {
 
 /// The client-to-server delays of a connection's rows, for
 /// [`Inputs::usual_c2s_ns`] (their median over the connections with facts).
-pub fn c2s_delays(inp: &Inputs, rows: &[Row], out: &mut Vec<i64>) {
+pub fn c2s_delays(inp: &FlowInputs, rows: &[Row], out: &mut Vec<i64>) {
     out.extend(
         rows.iter()
             .filter(|r| r.dir == Dir::C2s)
@@ -982,12 +1004,9 @@ const HELD_NS: i64 = 10_000_000;
 
 /// How long a row's packet took from its sender's capture to its
 /// receiver's, on the aligned clock.
-fn one_way_ns(inp: &Inputs, r: &Row) -> Option<i64> {
+fn one_way_ns(inp: &FlowInputs, r: &Row) -> Option<i64> {
     let c = inp.caps.packet(false, r.client?).ts_ns;
-    let l = inp
-        .result
-        .clock
-        .to_client(inp.caps.packet(true, r.lb?).ts_ns);
+    let l = inp.clock.to_client(inp.caps.packet(true, r.lb?).ts_ns);
     Some(match r.dir {
         Dir::C2s => l - c,
         Dir::S2c => c - l,
@@ -1278,7 +1297,12 @@ fn spurious_retransmission(inp: &Inputs, out: &mut Vec<Diagnosis>) {
 
 /// [`spurious_retransmission`] on one connection's rows in direction `d`:
 /// how many, and their frames (with their originals') on each side.
-fn spurious_in(inp: &Inputs, fi: usize, rows: &[Row], d: Dir) -> (usize, Vec<u32>, Vec<u32>) {
+fn spurious_in(
+    inp: &FlowInputs,
+    f: &FlowPair,
+    rows: &[Row],
+    d: Dir,
+) -> (usize, Vec<u32>, Vec<u32>) {
     let snd_lb = d == Dir::S2c;
     let an = if snd_lb {
         inp.lb_analysis
@@ -1287,7 +1311,6 @@ fn spurious_in(inp: &Inputs, fi: usize, rows: &[Row], d: Dir) -> (usize, Vec<u32
     };
     let (mut c, mut l) = (Vec::new(), Vec::new());
     let mut n = 0;
-    let f = &inp.result.flows[fi];
     // An ACK lost on the way back also explains a retransmission.
     if f.events.iter().any(|e| e.kind == EventKind::Lost) {
         return (n, c, l);

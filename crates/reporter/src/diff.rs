@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use twincap_matcher::analyze::Analysis;
+use twincap_matcher::diff::frames::FramePair;
 use twincap_matcher::diff::{
     AlignStats, Ambiguity, ClockEstimate, ConnRef, DiffResult, Dir, Event, EventKind, Evidence,
     F5Pair, FlowPair, Modification, NatChange, SideRstCause, Unmatched,
@@ -365,9 +366,58 @@ fn has_problems(f: &FlowPair) -> bool {
     f.events.iter().any(|e| e.kind != EventKind::Modified)
 }
 
+/// What the report reads off one paired connection's rows: the facts the
+/// diagnoses need and, for text and Markdown, its frame table.
+pub struct FlowRows {
+    facts: diagnose::FlowFacts,
+    table: Option<FlowTable>,
+}
+
+/// When each capture's first TCP packet was (the times tables show are
+/// relative to it).
+#[derive(Clone, Copy, Debug)]
+pub struct Windows {
+    pub client_first_ns: i64,
+    pub lb_first_ns: i64,
+}
+
+/// Read one paired connection's rows (`frames`, from
+/// `twincap_matcher::diff::frames`): the diagnoses' facts, and with
+/// `with_tables` its frame table if it has problems.
+pub fn read_rows(
+    src: &Sources,
+    clock: &ClockEstimate,
+    windows: Windows,
+    f: &FlowPair,
+    frames: &[FramePair],
+    with_tables: bool,
+) -> FlowRows {
+    let caps = src.caps;
+    let rows: Vec<Row> = frames.iter().map(Row::from).collect();
+    let late = rows::lateness_all(&rows, &caps);
+    let fin = diagnose::FlowInputs {
+        caps,
+        client_analysis: src.client_analysis,
+        lb_analysis: src.lb_analysis,
+        clock,
+    };
+    let facts = diagnose::flow_facts(&fin, f, &rows, &late);
+    let table = (with_tables && has_problems(f)).then(|| {
+        let s = Sides {
+            client: caps.client,
+            lb: caps.lb,
+            client_first_ns: windows.client_first_ns,
+            lb_first_ns: windows.lb_first_ns,
+        };
+        // Its place in the report's flows is set by `build_from`.
+        flow_table(usize::MAX, &rows, &late, &caps, &s)
+    });
+    FlowRows { facts, table }
+}
+
 /// Whether the diagnoses need a connection packet by packet: it has
 /// problems, the LB side reset it more than once, or a side retransmitted.
-fn needs_rows(f: &FlowPair, src: &Sources) -> bool {
+pub fn wants_rows(f: &FlowPair, src: &Sources) -> bool {
     let lb_resets = src
         .caps
         .lb_conns
@@ -536,6 +586,38 @@ impl DiffReport {
     }
 
     fn build_with(res: &DiffResult, src: &Sources, with_tables: bool) -> DiffReport {
+        let (client, lb) = src.caps.sides();
+        let windows = Windows {
+            client_first_ns: res.client_window.first_ns,
+            lb_first_ns: res.lb_window.first_ns,
+        };
+        let per_flow: Vec<(usize, FlowRows)> = (0..res.flows.len())
+            .into_par_iter()
+            .filter(|&i| wants_rows(&res.flows[i], src))
+            .map(|i| {
+                let f = &res.flows[i];
+                let frames = twincap_matcher::diff::frames::frame_pairs(&client, &lb, res, f);
+                (
+                    i,
+                    read_rows(src, &res.clock, windows, f, &frames, with_tables),
+                )
+            })
+            .collect();
+        DiffReport::build_from(res, src, per_flow, with_tables)
+    }
+
+    /// The report from what [`read_rows`] read of the connections that
+    /// [`wants_rows`] (by index into `res.flows`, in that order), e.g. as
+    /// `twincap_matcher::diff::diff_with_rows` hands them over while it
+    /// judges each pair. `with_tables`: the frame tables of text and
+    /// Markdown (the rows must have been read with it too).
+    pub fn build_from(
+        res: &DiffResult,
+        src: &Sources,
+        per_flow: Vec<(usize, FlowRows)>,
+        with_tables: bool,
+    ) -> DiffReport {
+        debug_assert!(with_tables || per_flow.iter().all(|(_, r)| r.table.is_none()));
         let caps = src.caps;
         let (client, lb) = (caps.client, caps.lb);
         let (client_conns, lb_conns) = (caps.client_conns.list.len(), caps.lb_conns.list.len());
@@ -562,36 +644,26 @@ impl DiffReport {
             facts: &[],
             usual_c2s_ns: 0,
         };
-        // The connections that need their packets one by one, in parallel:
-        // each one's rows are made, read (facts for the diagnoses, the frame
-        // table) and dropped, so they are never all held at once.
-        let needing: Vec<usize> = (0..res.flows.len())
-            .filter(|&i| needs_rows(&res.flows[i], src))
-            .collect();
-        let per_flow: Vec<(diagnose::FlowFacts, Option<FlowTable>)> = needing
-            .par_iter()
-            .map(|&i| {
-                let f = &res.flows[i];
-                let rows = rows::flow_rows(f, res, &caps);
-                let late = rows::lateness_all(&rows, &caps);
-                let facts = diagnose::flow_facts(&inputs, i, &rows, &late);
-                let table = (with_tables && has_problems(f))
-                    .then(|| flow_table(i, &rows, &late, &caps, &s));
-                (facts, table)
-            })
-            .collect();
-        let (facts, tables): (Vec<_>, Vec<_>) = per_flow.into_iter().unzip();
-        let facts: Vec<(usize, diagnose::FlowFacts)> = needing.iter().copied().zip(facts).collect();
-        let tables = tables.into_iter().flatten().collect();
+        let needing: Vec<usize> = per_flow.iter().map(|(i, _)| *i).collect();
+        let mut facts = Vec::with_capacity(per_flow.len());
+        let mut tables = Vec::new();
+        for (i, r) in per_flow {
+            facts.push((i, r.facts));
+            if let Some(mut t) = r.table {
+                t.flow = i;
+                tables.push(t);
+            }
+        }
         // A reset answered by a reset is told against the usual delay of
         // every connection shown: the rows are made again for that (rare) case.
         if facts.iter().any(|(_, f)| f.has_answered_reset()) {
+            let fin = inputs.flow_inputs();
             let mut delays: Vec<i64> = needing
                 .par_iter()
                 .map(|&i| {
                     let mut v = Vec::new();
                     let rows = rows::flow_rows(&res.flows[i], res, &caps);
-                    diagnose::c2s_delays(&inputs, &rows, &mut v);
+                    diagnose::c2s_delays(&fin, &rows, &mut v);
                     v
                 })
                 .flatten()

@@ -3,7 +3,7 @@
 //! asked for.
 
 use std::path::PathBuf;
-use twincap_matcher::analyze::analyze;
+use twincap_matcher::analyze::{analyze, Analysis};
 use twincap_matcher::diff::{diff, DiffOptions, Side};
 use twincap_parser::{conn, read_capture, Capture, ReadOptions};
 use twincap_reporter::diff::{to_md, to_text, DiffReport, Sources, Style};
@@ -98,4 +98,63 @@ fn colours_only_when_asked() {
         .collect::<String>();
     assert_eq!(stripped, plain);
     assert!(!to_md(&rep).contains('\x1b'));
+}
+
+/// The report the command makes, reading each pair's rows while the diff
+/// judges it (`diff_with_rows`, `read_rows`, `build_from`), is the report
+/// made afterwards from the result alone (`DiffReport::build`, which aligns
+/// the pairs again): text (with the frame tables) and JSON, on every lab
+/// dataset with a reset answered by a reset, injections and reordering.
+#[test]
+fn rows_read_during_the_diff_give_the_same_report() {
+    use twincap_matcher::diff::diff_with_rows;
+    use twincap_reporter::diff::{read_rows, to_json, wants_rows, Windows};
+    for set in [
+        "probe-late-reset-s41",
+        "probe-inject-both-s12",
+        "probe-loss-dup-reorder-s11",
+        "mixed-any-s16",
+    ] {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/lab")
+            .join(set);
+        let read = |side: &str| {
+            read_capture(&dir.join(format!("{side}.pcap")), &ReadOptions::default()).unwrap()
+        };
+        let (client, lb) = (read("client"), read("lb"));
+        let (cc, lc) = (conn::split(&client), conn::split(&lb));
+        let caps = Captures {
+            client: &client,
+            client_conns: &cc,
+            lb: &lb,
+            lb_conns: &lc,
+        };
+        fn src<'a>(caps: Captures<'a>, an: &'a (Analysis, Analysis)) -> Sources<'a> {
+            Sources {
+                caps,
+                client_analysis: &an.0,
+                lb_analysis: &an.1,
+            }
+        }
+        let (res, an, per_flow) = diff_with_rows(
+            Side::new(&client, &cc),
+            Side::new(&lb, &lc),
+            &DiffOptions::default(),
+            || (analyze(&client, &cc), analyze(&lb, &lc)),
+            |an, f| wants_rows(f, &src(caps, an)),
+            |an, ctx, f, frames| {
+                let w = Windows {
+                    client_first_ns: ctx.client_window.first_ns,
+                    lb_first_ns: ctx.lb_window.first_ns,
+                };
+                read_rows(&src(caps, an), &ctx.clock, w, f, frames, true)
+            },
+        );
+        assert!(!per_flow.is_empty(), "{set}");
+        let during = DiffReport::build_from(&res, &src(caps, &an), per_flow, true);
+        let after = DiffReport::build(&res, &src(caps, &an));
+        let style = Style { color: false };
+        assert_eq!(to_text(&during, style), to_text(&after, style), "{set}");
+        assert_eq!(to_json(&during), to_json(&after), "{set}");
+    }
 }

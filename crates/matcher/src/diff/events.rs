@@ -148,6 +148,17 @@ pub fn align_dir(
 
 /// Judge one paired connection.
 pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes) -> FlowPair {
+    judge_pair_aligned(ctx, prep, confidence, votes).0
+}
+
+/// [`judge_pair`], and the alignment of each direction it judged (for
+/// [`super::frames::frame_pairs_from`]).
+pub fn judge_pair_aligned(
+    ctx: &Context,
+    prep: &Prepared,
+    confidence: f64,
+    votes: &Votes,
+) -> (FlowPair, [DirAlignment; 2]) {
     let client_conn = ctx.client.conn(prep.client_stream);
     let lb_conn = ctx.lb.conn(prep.lb_streams[0]);
     let client_ref = ctx.client.conn_ref(client_conn);
@@ -164,6 +175,7 @@ pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes
     let mut events = Vec::new();
     let mut ambiguous = Vec::new();
     let mut stats = [AlignStats::default(); 2];
+    let mut aligned: [DirAlignment; 2] = Default::default();
     for d in Dir::BOTH {
         let (rules, ip_id_word, al) = align_dir(
             &ctx.client,
@@ -186,6 +198,7 @@ pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes
         direction_events(ctx, d, dp, &al, &rules, &mut events);
         other_readings(ctx, d, dp, &al, &rules, &events[from..], &mut ambiguous);
         modifications(ctx, prep, d, &al, &mut nat, &mut events);
+        aligned[d.index()] = al;
     }
     events.sort_by_key(|e| {
         (
@@ -194,7 +207,7 @@ pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes
             e.kind,
         )
     });
-    FlowPair {
+    let flow = FlowPair {
         client: client_ref,
         lb: lb_ref,
         lb_extra: prep.lb_streams[1..]
@@ -210,7 +223,8 @@ pub fn judge_pair(ctx: &Context, prep: &Prepared, confidence: f64, votes: &Votes
         rst_causes: Vec::new(),
         f5: None,
         ambiguous,
-    }
+    };
+    (flow, aligned)
 }
 
 /// Ambiguities re-read per direction, at most (each costs one pass).

@@ -172,10 +172,25 @@ pub fn frame_pairs(
     streams.extend(flow.lb_extra.iter().map(|c| c.stream));
     let prep = Prepared::new(client, lb, flow.client.stream, streams);
     let clock = &result.clock;
+    let aligned = Dir::BOTH
+        .map(|d| events::align_dir(client, lb, clock, result.typical_delay_ns, &prep, d).2);
+    frame_pairs_from(client, lb, clock, &prep, &aligned, flow)
+}
+
+/// [`frame_pairs`] from the pair's alignment as the diff made it (`prep`,
+/// and the alignment of each direction), without redoing it.
+pub fn frame_pairs_from(
+    client: &Side,
+    lb: &Side,
+    clock: &ClockEstimate,
+    prep: &Prepared,
+    aligned: &[DirAlignment; 2],
+    flow: &FlowPair,
+) -> Vec<FramePair> {
     let mut out = Vec::new();
     for d in Dir::BOTH {
-        let (_, _, al) = events::align_dir(client, lb, clock, result.typical_delay_ns, &prep, d);
-        direction_rows(d, &prep.dirs[d.index()], &al, client, lb, clock, &mut out);
+        let al = &aligned[d.index()];
+        direction_rows(d, &prep.dirs[d.index()], al, client, lb, clock, &mut out);
     }
     // The flow's events onto their rows: an event names the same frames
     // (packet indices) as the row of its packet.

@@ -122,7 +122,36 @@ fn global_delays(samples: &[ClockSample], clock: &ClockEstimate) -> [i64; 2] {
 
 /// Pair, align and judge two captures.
 pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
-    let (client_init, lb_init) = rayon::join(|| client.initiators(), || lb.initiators());
+    diff_with_rows(client, lb, opts, || (), |_, _| false, |_, _, _, _| ()).0
+}
+
+/// [`diff`] for a caller that reads pairs packet by packet: `alongside`
+/// runs while the pairs are found (work that does not need them), and for
+/// each pair that `wants` (given what `alongside` returned), `each` gets
+/// its rows ([`frames::frame_pairs`]) straight from the alignment the pair
+/// was judged on (with the diff's clock and capture windows in the
+/// context), so nothing is aligned twice and the rows of one pair are
+/// dropped before the next. Returns the result, what `alongside` returned,
+/// and `each`'s answers by index into the result's `flows`.
+pub fn diff_with_rows<W, T, A, P, E>(
+    client: Side,
+    lb: Side,
+    opts: &DiffOptions,
+    alongside: A,
+    wants: P,
+    each: E,
+) -> (DiffResult, W, Vec<(usize, T)>)
+where
+    W: Send + Sync,
+    T: Send,
+    A: FnOnce() -> W + Send,
+    P: Fn(&W, &FlowPair) -> bool + Sync,
+    E: Fn(&W, &events::Context, &FlowPair, &[frames::FramePair]) -> T + Sync,
+{
+    let ((client_init, lb_init), side_work) = rayon::join(
+        || rayon::join(|| client.initiators(), || lb.initiators()),
+        alongside,
+    );
     let client = client.with_initiators(&client_init);
     let lb = lb.with_initiators(&lb_init);
     let client_window = client.window();
@@ -232,17 +261,32 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
         client_window,
         lb_window,
     };
-    let mut flows: Vec<FlowPair> = chosen
+    let mut judged: Vec<(FlowPair, Option<T>)> = chosen
         .par_iter()
         .zip(extras.par_iter())
         .map(|((c, conf), extra)| {
             let mut streams = vec![c.lb];
             streams.extend(extra.iter().copied());
             let prep = Prepared::new(&client, &lb, c.client, streams);
-            events::judge_pair(&ctx, &prep, *conf, &c.votes)
+            let (flow, aligned) = events::judge_pair_aligned(&ctx, &prep, *conf, &c.votes);
+            let rows = wants(&side_work, &flow).then(|| {
+                let frames =
+                    frames::frame_pairs_from(&client, &lb, &ctx.clock, &prep, &aligned, &flow);
+                each(&side_work, &ctx, &flow, &frames)
+            });
+            (flow, rows)
         })
         .collect();
-    flows.sort_by_key(|f| f.client.stream);
+    judged.sort_by_key(|(f, _)| f.client.stream);
+    let mut answers = Vec::new();
+    let flows: Vec<FlowPair> = judged
+        .into_iter()
+        .enumerate()
+        .map(|(i, (f, t))| {
+            answers.extend(t.map(|t| (i, t)));
+            f
+        })
+        .collect();
 
     let mut client_paired = vec![false; n_client];
     let mut lb_paired = vec![false; n_lb];
@@ -271,5 +315,5 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
         typical_delay_ns: typical,
     };
     f5::annotate(&mut res, &ctx.client, &ctx.lb);
-    res
+    (res, side_work, answers)
 }
