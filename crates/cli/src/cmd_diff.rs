@@ -196,18 +196,26 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         stage("export");
     }
     progress.stage("diagnoses");
-    let rep =
-        report::DiffReport::build_from(&result, &sources(caps, &analyses), per_flow, with_tables);
+    // JSON makes each flow as it writes it.
+    let json = args.format == Format::Json;
+    let rep = report::DiffReport::build_from(
+        &result,
+        &sources(caps, &analyses),
+        per_flow,
+        with_tables,
+        !json,
+    );
     progress.stage("writing the report");
-    if args.format == Format::Json {
+    if json {
         // Streamed: a report of millions of packets is never one string.
+        let write = |w: &mut dyn std::io::Write| report::write_json_flows(&rep, &result, &caps, w);
         let result = match &args.output {
             Some(p) => std::fs::File::create(p)
-                .and_then(|f| report::write_json(&rep, std::io::BufWriter::new(f)))
+                .and_then(|f| write(&mut std::io::BufWriter::new(f)))
                 .map_err(|e| cannot_write(p, e)),
             None => {
                 // A closed pipe (`| head`) is not an error worth a message.
-                let _ = report::write_json(&rep, std::io::BufWriter::new(std::io::stdout().lock()));
+                let _ = write(&mut std::io::BufWriter::new(std::io::stdout().lock()));
                 Ok(())
             }
         };

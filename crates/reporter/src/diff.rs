@@ -603,19 +603,22 @@ impl DiffReport {
                 )
             })
             .collect();
-        DiffReport::build_from(res, src, per_flow, with_tables)
+        DiffReport::build_from(res, src, per_flow, with_tables, true)
     }
 
     /// The report from what [`read_rows`] read of the connections that
     /// [`wants_rows`] (by index into `res.flows`, in that order), e.g. as
     /// `twincap_matcher::diff::diff_with_rows` hands them over while it
     /// judges each pair. `with_tables`: the frame tables of text and
-    /// Markdown (the rows must have been read with it too).
+    /// Markdown (the rows must have been read with it too). Without
+    /// `with_flows`, `flows` is left empty, for [`write_json_flows`] to
+    /// make them one at a time as it writes them.
     pub fn build_from(
         res: &DiffResult,
         src: &Sources,
         per_flow: Vec<(usize, FlowRows)>,
         with_tables: bool,
+        with_flows: bool,
     ) -> DiffReport {
         debug_assert!(with_tables || per_flow.iter().all(|(_, r)| r.table.is_none()));
         let caps = src.caps;
@@ -635,7 +638,11 @@ impl DiffReport {
                 .entry(e.dir.word())
                 .or_default() += 1;
         }
-        let flows: Vec<FlowOut> = res.flows.par_iter().map(|f| flow_out(f, &s)).collect();
+        let flows: Vec<FlowOut> = if with_flows {
+            res.flows.par_iter().map(|f| flow_out(f, &s)).collect()
+        } else {
+            Vec::new()
+        };
         let mut inputs = diagnose::Inputs {
             result: res,
             caps,
@@ -723,6 +730,64 @@ pub fn to_json(r: &DiffReport) -> String {
 /// The JSON straight into a writer: a big report is never held as a string.
 pub fn write_json<W: std::io::Write>(r: &DiffReport, mut w: W) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut w, r)?;
+    w.write_all(b"\n")?;
+    w.flush()
+}
+
+/// The JSON of a report built without its flows ([`DiffReport::build_from`]),
+/// each flow made from `res` just as it is written and dropped after: the
+/// same bytes as [`write_json`] of the whole report, without holding every
+/// flow's events as text at once. `caps` are the captures of `res`.
+pub fn write_json_flows<W: std::io::Write>(
+    r: &DiffReport,
+    res: &DiffResult,
+    caps: &Captures,
+    mut w: W,
+) -> std::io::Result<()> {
+    /// [`DiffReport`]'s serialized fields, in its order.
+    #[derive(Serialize)]
+    struct Json<'a> {
+        schema: &'static str,
+        files: &'a Files,
+        clock: &'a ClockEstimate,
+        summary: &'a Summary,
+        diagnoses: &'a [Diagnosis],
+        flows: Flows<'a>,
+        unmatched: &'a UnmatchedOut,
+    }
+    struct Flows<'a> {
+        res: &'a DiffResult,
+        sides: Sides<'a>,
+    }
+    impl Serialize for Flows<'_> {
+        fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            let mut seq = ser.serialize_seq(Some(self.res.flows.len()))?;
+            for f in &self.res.flows {
+                seq.serialize_element(&flow_out(f, &self.sides))?;
+            }
+            seq.end()
+        }
+    }
+    debug_assert!(r.flows.is_empty());
+    let json = Json {
+        schema: r.schema,
+        files: &r.files,
+        clock: &r.clock,
+        summary: &r.summary,
+        diagnoses: &r.diagnoses,
+        flows: Flows {
+            res,
+            sides: Sides {
+                client: caps.client,
+                lb: caps.lb,
+                client_first_ns: res.client_window.first_ns,
+                lb_first_ns: res.lb_window.first_ns,
+            },
+        },
+        unmatched: &r.unmatched,
+    };
+    serde_json::to_writer_pretty(&mut w, &json)?;
     w.write_all(b"\n")?;
     w.flush()
 }

@@ -103,12 +103,13 @@ fn colours_only_when_asked() {
 /// The report the command makes, reading each pair's rows while the diff
 /// judges it (`diff_with_rows`, `read_rows`, `build_from`), is the report
 /// made afterwards from the result alone (`DiffReport::build`, which aligns
-/// the pairs again): text (with the frame tables) and JSON, on every lab
-/// dataset with a reset answered by a reset, injections and reordering.
+/// the pairs again): text (with the frame tables) and JSON, also when the
+/// JSON makes each flow as it writes it, on lab datasets with a reset
+/// answered by a reset, injections and reordering.
 #[test]
 fn rows_read_during_the_diff_give_the_same_report() {
     use twincap_matcher::diff::diff_with_rows;
-    use twincap_reporter::diff::{read_rows, to_json, wants_rows, Windows};
+    use twincap_reporter::diff::{read_rows, to_json, wants_rows, write_json_flows, Windows};
     for set in [
         "probe-late-reset-s41",
         "probe-inject-both-s12",
@@ -151,10 +152,20 @@ fn rows_read_during_the_diff_give_the_same_report() {
             },
         );
         assert!(!per_flow.is_empty(), "{set}");
-        let during = DiffReport::build_from(&res, &src(caps, &an), per_flow, true);
+        let during = DiffReport::build_from(&res, &src(caps, &an), per_flow, true, true);
         let after = DiffReport::build(&res, &src(caps, &an));
         let style = Style { color: false };
         assert_eq!(to_text(&during, style), to_text(&after, style), "{set}");
         assert_eq!(to_json(&during), to_json(&after), "{set}");
+        // JSON with the flows made as they are written: the same bytes.
+        let mut bare = during;
+        bare.flows.clear();
+        let mut streamed = Vec::new();
+        write_json_flows(&bare, &res, &caps, &mut streamed).unwrap();
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            to_json(&after),
+            "{set}"
+        );
     }
 }
