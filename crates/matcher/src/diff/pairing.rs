@@ -182,8 +182,9 @@ fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32
             let mut local: FxHashMap<(u32, u32), Votes> = FxHashMap::default();
             // Hits counted per chunk, not across threads: a shared counter
             // made the votes (and so scores, confidences and clock samples)
-            // depend on thread timing.
-            let mut hits: FxHashMap<u32, u32> = FxHashMap::default();
+            // depend on thread timing. By stream: most packets are only
+            // this look-up (their connection has said enough).
+            let mut hits = vec![0u32; query.conns.list.len()];
             let mut ks = Vec::new();
             let mut seen: Vec<(u32, u8)> = Vec::new();
             let (start, end) = (chunk * CHUNK, ((chunk + 1) * CHUNK).min(packets.len()));
@@ -191,7 +192,7 @@ fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32
                 .iter()
                 .zip(&query.conns.stream_of[start..end])
             {
-                if hits.get(&stream).is_some_and(|&n| n >= ENOUGH) {
+                if hits[stream as usize] >= ENOUGH {
                     continue;
                 }
                 let init = query.initiator_of(stream);
@@ -208,7 +209,7 @@ fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32
                             continue;
                         }
                         seen.push((other, e));
-                        *hits.entry(stream).or_default() += 1;
+                        hits[stream as usize] += 1;
                         let key = if swap {
                             (other, stream)
                         } else {
