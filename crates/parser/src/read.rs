@@ -476,35 +476,46 @@ struct Decode {
 
 impl Decode {
     /// Decode `records` into `out`, in parallel unless `single` (or few).
+    /// Each record is decoded into its place in `out` (an outcome is ~200
+    /// bytes: collecting returned values moved each one twice more).
     fn run<'a>(self, records: &[Record<'a>], out: &mut Vec<Outcome<'a>>) {
         out.clear();
-        let one = |r: &Record<'a>| decode_record(r, self.hash_payload);
+        out.resize_with(records.len(), Outcome::default);
+        let one =
+            |(slot, r): (&mut Outcome<'a>, &Record<'a>)| decode_record(r, self.hash_payload, slot);
         if self.single || records.len() < 256 {
-            out.extend(records.iter().map(one));
+            out.iter_mut().zip(records).for_each(one);
         } else {
-            records.par_iter().map(one).collect_into_vec(out);
+            out.par_iter_mut().zip(records).for_each(one);
         }
     }
 }
 
 /// A decoded record, with the F5 trailer of a TCP frame decoded too (on the
 /// decoding threads: only its interning needs frame order).
-enum Outcome<'a> {
-    Tcp(DecodedTcp<'a>, Trailer),
-    Other(Decoded<'a>),
+struct Outcome<'a> {
+    decoded: Decoded<'a>,
+    trailer: Trailer,
 }
 
-fn decode_record<'a>(record: &Record<'a>, hash_payload: bool) -> Outcome<'a> {
-    if record.link_type == NOT_A_PACKET {
-        return Outcome::Other(Decoded::NonTcp);
-    }
-    match decode_frame_hashing(record.link_type, record.data, record.orig_len, hash_payload) {
-        Decoded::Tcp(tcp) => {
-            let trailer =
-                crate::f5::decode_packet_trailer(&tcp.packet, tcp.attrs.trailer_len, record.data);
-            Outcome::Tcp(tcp, trailer)
+impl Default for Outcome<'_> {
+    fn default() -> Self {
+        Outcome {
+            decoded: Decoded::NonTcp,
+            trailer: None,
         }
-        other => Outcome::Other(other),
+    }
+}
+
+fn decode_record<'a>(record: &Record<'a>, hash_payload: bool, out: &mut Outcome<'a>) {
+    if record.link_type == NOT_A_PACKET {
+        return;
+    }
+    out.decoded =
+        decode_frame_hashing(record.link_type, record.data, record.orig_len, hash_payload);
+    if let Decoded::Tcp(tcp) = &out.decoded {
+        out.trailer =
+            crate::f5::decode_packet_trailer(&tcp.packet, tcp.attrs.trailer_len, record.data);
     }
 }
 
@@ -535,9 +546,9 @@ impl<S: PacketSink> Fold<'_, S> {
     }
 
     fn add(&mut self, frame: u32, record: &Record<'_>, outcome: &mut Outcome<'_>) {
-        let decoded = match outcome {
-            Outcome::Tcp(tcp, trailer) => return self.tcp(frame, record, tcp, trailer.take()),
-            Outcome::Other(decoded) => decoded,
+        let decoded = match &mut outcome.decoded {
+            Decoded::Tcp(tcp) => return self.tcp(frame, record, tcp, outcome.trailer.take()),
+            decoded => decoded,
         };
         let stats: &mut ReadStats = &mut self.cap.stats;
         match decoded {
