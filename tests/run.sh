@@ -24,3 +24,7 @@ tshark --version >/dev/null 2>&1 || { echo "tests/run.sh: tshark could not be in
 # The release binary is what the scoring tests run against tshark and the lab truth.
 cargo build --release -p twincap
 cargo test --release --workspace
+# The fuzz targets are their own workspace (cargo fuzz builds them with
+# nightly flags); type-check them here so an API change cannot break them
+# silently between fuzzing runs.
+cargo check --manifest-path fuzz/Cargo.toml --bins

@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let (client, lb) = rest.split_at(cut);
     let opts = ReadOptions {
         single_threaded: true,
+        ..ReadOptions::default()
     };
     let (Ok(client), Ok(lb)) = (
         read_capture_bytes(Path::new("client.pcap"), client.to_vec(), &opts),

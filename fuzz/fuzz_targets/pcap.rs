@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let opts = ReadOptions {
         single_threaded: true,
+        ..ReadOptions::default()
     };
     if let Ok(cap) = read_capture_bytes(Path::new("fuzz.pcap"), bytes, &opts) {
         let _ = conn::split(&cap);
