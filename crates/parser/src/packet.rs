@@ -352,6 +352,56 @@ mod tests {
     }
 
     #[test]
+    fn attrs_past_the_table_are_kept_by_frame() {
+        // A crafted capture with more distinct (MSS, VLAN, trailer, TOS)
+        // values than a u16 index can name: the rest is kept by frame, and
+        // every packet still reads its own values back.
+        let packet = |frame: u32, attrs: u16| TcpPacket {
+            frame,
+            ts_ns: 0,
+            rec_offset: 0,
+            src: AddrId::default(),
+            dst: AddrId::default(),
+            sport: 1,
+            dport: 2,
+            seq: 0,
+            ack: 0,
+            win: 0,
+            flags: 0,
+            info: 0,
+            ip_id: 0,
+            ip_len: 40,
+            payload_len: 0,
+            captured_len: 0,
+            attrs,
+            ttl: 64,
+            wscale: 0,
+            tcp_hdr_len: 20,
+            sack_count: 0,
+            ts_val: 0,
+            ts_ecr: 0,
+            payload_hash: 0,
+        };
+        let value = |i: u32| PacketAttrs {
+            mss: i as u16,
+            vlan: (i >> 16) as u16 + 1,
+            trailer_len: 0,
+            tos: 0,
+        };
+        let mut table = AttrTable::default();
+        let n = 70_000u32;
+        let packets: Vec<TcpPacket> = (1..=n)
+            .map(|frame| packet(frame, table.intern(frame, value(frame))))
+            .collect();
+        assert_eq!(packets[0].attrs, 1);
+        assert_eq!(packets[n as usize - 1].attrs, AttrTable::BY_FRAME);
+        assert!(packets.iter().all(|p| table.get(p) == value(p.frame)));
+        // A value seen before overflow keeps its index; the zero value is 0.
+        assert_eq!(table.intern(n + 1, value(5)), 5);
+        assert_eq!(table.intern(n + 2, PacketAttrs::default()), 0);
+    }
+
+    #[test]
     fn endpoints_are_written_as_wireshark_users_read_them() {
         assert_eq!(endpoint("10.0.0.1".parse().unwrap(), 80), "10.0.0.1:80");
         assert_eq!(
