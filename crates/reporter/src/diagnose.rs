@@ -132,9 +132,6 @@ pub struct Inputs<'a> {
     /// connections that need them ([`flow_facts`]), by index into
     /// `result.flows`, in that order.
     pub facts: &'a [(usize, FlowFacts)],
-    /// Median client-to-server delay over the rows of those connections
-    /// ([`c2s_delays`]); only read where a reset was answered by a reset.
-    pub usual_c2s_ns: i64,
 }
 
 /// What the readings of one connection's rows need (nothing of the others).
@@ -175,8 +172,7 @@ pub struct FlowFacts {
 }
 
 impl FlowFacts {
-    /// Whether the connection has a reset answered by a reset (whose words
-    /// need [`Inputs::usual_c2s_ns`]).
+    /// Whether the connection has a reset answered by a reset.
     pub fn has_answered_reset(&self) -> bool {
         self.reset.is_some()
     }
@@ -832,8 +828,9 @@ fn injected_in(inp: &FlowInputs, f: &FlowPair, rows: &[Row]) -> Vec<Diagnosis> {
 /// The LB side reset the connection, a client packet arrived after that,
 /// and the LB side answered it with another reset (the seed's case).
 fn reset_answered_by_reset(inp: &Inputs, out: &mut Vec<Diagnosis>) {
-    // The usual client-to-server delay, over every connection shown.
-    let usual = inp.usual_c2s_ns;
+    // The usual client-to-server delay: the diff's median over the whole
+    // capture (its clock samples), not one connection's.
+    let usual = inp.result.typical_delay_ns[Dir::C2s.index()];
     for (fi, facts) in inp.facts {
         let Some(ResetFacts { r1, answers }) = &facts.reset else {
             continue;
@@ -982,21 +979,6 @@ fn reset_facts(inp: &FlowInputs, rows: &[Row]) -> Option<ResetFacts> {
         r1: at_lb[k].clone(),
         answers,
     })
-}
-
-/// The client-to-server delays of a connection's rows, for
-/// [`Inputs::usual_c2s_ns`] (their median over the connections with facts).
-pub fn c2s_delays(inp: &FlowInputs, rows: &[Row], out: &mut Vec<i64>) {
-    out.extend(
-        rows.iter()
-            .filter(|r| r.dir == Dir::C2s)
-            .filter_map(|r| one_way_ns(inp, r)),
-    );
-}
-
-/// The median of `v` (0 when empty), as [`Inputs::usual_c2s_ns`] takes it.
-pub fn median_ns(v: &mut [i64]) -> i64 {
-    median(v)
 }
 
 /// Extra one-way delay beyond which a packet was held back in between.

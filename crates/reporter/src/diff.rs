@@ -643,15 +643,6 @@ impl DiffReport {
         } else {
             Vec::new()
         };
-        let mut inputs = diagnose::Inputs {
-            result: res,
-            caps,
-            client_analysis: src.client_analysis,
-            lb_analysis: src.lb_analysis,
-            facts: &[],
-            usual_c2s_ns: 0,
-        };
-        let needing: Vec<usize> = per_flow.iter().map(|(i, _)| *i).collect();
         let mut facts = Vec::with_capacity(per_flow.len());
         let mut tables = Vec::new();
         for (i, r) in per_flow {
@@ -661,24 +652,13 @@ impl DiffReport {
                 tables.push(t);
             }
         }
-        // A reset answered by a reset is told against the usual delay of
-        // every connection shown: the rows are made again for that (rare) case.
-        if facts.iter().any(|(_, f)| f.has_answered_reset()) {
-            let fin = inputs.flow_inputs();
-            let mut delays: Vec<i64> = needing
-                .par_iter()
-                .map(|&i| {
-                    let mut v = Vec::new();
-                    let rows = rows::flow_rows(&res.flows[i], res, &caps);
-                    diagnose::c2s_delays(&fin, &rows, &mut v);
-                    v
-                })
-                .flatten()
-                .collect();
-            inputs.usual_c2s_ns = diagnose::median_ns(&mut delays);
-        }
-        inputs.facts = &facts;
-        let diagnoses = diagnose::diagnose(&inputs);
+        let diagnoses = diagnose::diagnose(&diagnose::Inputs {
+            result: res,
+            caps,
+            client_analysis: src.client_analysis,
+            lb_analysis: src.lb_analysis,
+            facts: &facts,
+        });
         DiffReport {
             schema: SCHEMA,
             files: Files {

@@ -5,8 +5,8 @@
 //! The rows are the matcher's ([`frame_pairs`]: the diff's own alignment,
 //! redone for the few connections shown), projected onto packet indices.
 
-use twincap_matcher::diff::frames::{frame_pairs, FramePair};
-use twincap_matcher::diff::{DiffResult, Dir, EventKind, FlowPair, Side};
+use twincap_matcher::diff::frames::FramePair;
+use twincap_matcher::diff::{Dir, EventKind, Side};
 use twincap_parser::{Capture, Connections, TcpPacket};
 
 /// One packet as both captures saw it.
@@ -80,15 +80,6 @@ impl From<&FramePair> for Row {
             at_ns: f.at_ns(),
         }
     }
-}
-
-/// The rows of one paired connection, in time order on the client clock.
-pub fn flow_rows(flow: &FlowPair, result: &DiffResult, caps: &Captures) -> Vec<Row> {
-    let (client, lb) = caps.sides();
-    frame_pairs(&client, &lb, result, flow)
-        .iter()
-        .map(Row::from)
-        .collect()
 }
 
 /// How late a reordered packet arrived: the packets sent after it that
