@@ -17,7 +17,7 @@ use crate::decode::defrag::Defragmenter;
 use crate::decode::{decode_frame, decode_frame_hashing, Decoded, DecodedTcp};
 use crate::error::{ReadError, ReadErrorKind};
 use crate::f5::Trailer;
-use crate::packet::{Capture, FileFormat, Interface, ReadStats, SackBlock, TcpPacket, Warning};
+use crate::packet::{Capture, FileFormat, Interface, SackBlock, TcpPacket, Warning};
 use crate::{netmon, pcap, pcapng, source};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -514,9 +514,13 @@ fn decode_record<'a>(record: &Record<'a>, hash_payload: bool, out: &mut Outcome<
     out.decoded =
         decode_frame_hashing(record.link_type, record.data, record.orig_len, hash_payload);
     if let Decoded::Tcp(tcp) = &out.decoded {
-        out.trailer =
-            crate::f5::decode_packet_trailer(&tcp.packet, tcp.attrs.trailer_len, record.data);
+        out.trailer = trailer_of(tcp, record);
     }
+}
+
+/// The F5 trailer after the IP datagram of a TCP frame, if any.
+fn trailer_of(tcp: &DecodedTcp<'_>, record: &Record<'_>) -> Trailer {
+    crate::f5::decode_packet_trailer(&tcp.packet, tcp.attrs.trailer_len, record.data)
 }
 
 /// The sequential half of reading: frame-ordered state.
@@ -546,12 +550,8 @@ impl<S: PacketSink> Fold<'_, S> {
     }
 
     fn add(&mut self, frame: u32, record: &Record<'_>, outcome: &mut Outcome<'_>) {
-        let decoded = match &mut outcome.decoded {
-            Decoded::Tcp(tcp) => return self.tcp(frame, record, tcp, outcome.trailer.take()),
-            decoded => decoded,
-        };
-        let stats: &mut ReadStats = &mut self.cap.stats;
-        match decoded {
+        match &outcome.decoded {
+            Decoded::Tcp(tcp) => self.tcp(frame, record, tcp, outcome.trailer.take()),
             Decoded::Ipv4Fragment => {
                 let mut datagram = std::mem::take(&mut self.datagram);
                 match self.defrag.push(
@@ -561,31 +561,19 @@ impl<S: PacketSink> Fold<'_, S> {
                     &mut datagram,
                 ) {
                     Decoded::Tcp(tcp) => {
-                        let trailer = crate::f5::decode_packet_trailer(
-                            &tcp.packet,
-                            tcp.attrs.trailer_len,
-                            record.data,
-                        );
+                        let trailer = trailer_of(&tcp, record);
                         self.tcp(frame, record, &tcp, trailer)
                     }
                     _ => self.cap.stats.ipv4_fragments += 1,
                 }
                 self.datagram = datagram;
             }
-            Decoded::Tcp(tcp) => {
-                let trailer = crate::f5::decode_packet_trailer(
-                    &tcp.packet,
-                    tcp.attrs.trailer_len,
-                    record.data,
-                );
-                self.tcp(frame, record, tcp, trailer)
-            }
             Decoded::NonTcp => {
-                stats.non_tcp += 1;
+                self.cap.stats.non_tcp += 1;
                 self.f5.other(frame, record.link_type, record.data);
             }
-            Decoded::Malformed(_) => stats.malformed += 1,
-            Decoded::UnsupportedLink => stats.unsupported_link += 1,
+            Decoded::Malformed(_) => self.cap.stats.malformed += 1,
+            Decoded::UnsupportedLink => self.cap.stats.unsupported_link += 1,
         }
     }
 
