@@ -573,19 +573,12 @@ fn flow_table(
 
 impl DiffReport {
     /// The whole report, with the side-by-side frame tables that text and
-    /// Markdown print.
+    /// Markdown print, from a finished diff: each pair's rows are made
+    /// again from its alignment (the command instead reads them as the
+    /// diff judges each pair, `twincap_matcher::diff::diff_with_rows`, and
+    /// calls [`DiffReport::build_from`]).
     pub fn build(res: &DiffResult, src: &Sources) -> DiffReport {
-        DiffReport::build_with(res, src, true)
-    }
-
-    /// The report without the frame tables: what JSON, YAML and HTML
-    /// write (`tables` is not serialized), so the cells of every problem
-    /// connection's packets are never formatted for them.
-    pub fn build_without_tables(res: &DiffResult, src: &Sources) -> DiffReport {
-        DiffReport::build_with(res, src, false)
-    }
-
-    fn build_with(res: &DiffResult, src: &Sources, with_tables: bool) -> DiffReport {
+        let with_tables = true;
         let (client, lb) = src.caps.sides();
         let windows = Windows {
             client_first_ns: res.client_window.first_ns,
