@@ -9,6 +9,12 @@ use twincap_parser::{read_packets, ReadOptions};
 use twincap_reporter::analyze;
 
 pub fn run(file: &Path, format: Format) -> Result<ExitCode, Failure> {
+    // Said before the file is read, not after.
+    if !matches!(format, Format::Text | Format::Json | Format::Yaml) {
+        return Err(Failure(format!(
+            "analyze cannot write {format:?}: use text, json or yaml"
+        )));
+    }
     // Payloads are not hashed: nothing here compares them.
     let opts = ReadOptions {
         skip_payload_hash: true,
@@ -29,11 +35,7 @@ pub fn run(file: &Path, format: Format) -> Result<ExitCode, Failure> {
         Format::Text => analyze::write_text(&report, &mut out),
         Format::Json => analyze::write_json(&report, &mut out),
         Format::Yaml => out.write_all(analyze::to_yaml(&report).as_bytes()),
-        other => {
-            return Err(Failure(format!(
-                "analyze cannot write {other:?}: use text, json or yaml"
-            )))
-        }
+        Format::Md | Format::Html => unreachable!("refused before reading"),
     };
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = written.and_then(|()| out.flush());

@@ -105,4 +105,8 @@ fn other_formats_are_refused() {
     let (ok, _, err) = twincap(&["analyze", file.to_str().unwrap(), "--format", "html"]);
     assert!(!ok);
     assert!(err.contains("analyze cannot write"), "{err}");
+    // Before the file is read: a missing file is not what it complains of.
+    let (ok, _, err) = twincap(&["analyze", "/nonexistent/x.pcap", "--format", "md"]);
+    assert!(!ok);
+    assert!(err.contains("analyze cannot write"), "{err}");
 }
