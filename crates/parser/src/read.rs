@@ -46,6 +46,12 @@ pub(crate) const CHUNK: usize = 4 * 1024;
 /// `Source::prefetch`).
 const PREFETCH_SLACK: usize = 1 << 20;
 
+/// Bytes of the mapped file behind the fold that are released at once
+/// (`Source::release`): every call interrupts the other threads (a TLB
+/// shootdown), so it waits until this many bytes are done, a few chunks'
+/// worth, a small part of peak memory.
+const RELEASE_BATCH: usize = 8 << 20;
+
 /// Largest captured length of a record we accept. Wireshark's
 /// `WTAP_MAX_PACKET_SIZE_STANDARD`: no capture tool writes a bigger frame
 /// for the link types twincap decodes, so a bigger length means the file
@@ -288,6 +294,12 @@ fn read_opened<S: PacketSink>(
     let mut decoded: Vec<Outcome<'_>> = Vec::with_capacity(CHUNK);
     let mut folding: Vec<Outcome<'_>> = Vec::with_capacity(CHUNK);
     let mut spare: Vec<Record<'_>> = Vec::with_capacity(CHUNK);
+    // The file's bytes before `released` are no longer mapped in; those
+    // before `populated` were mapped in ahead of the walker; the records
+    // before `folded` are folded and not read again.
+    let mut released = 0usize;
+    let mut populated = 0usize;
+    let mut folded = 0usize;
     while !(to_decode.records.is_empty() && to_fold.records.is_empty()) {
         let mut buffer = std::mem::take(&mut spare);
         buffer.clear();
@@ -298,11 +310,24 @@ fn read_opened<S: PacketSink>(
             _ => None,
         };
         let source = &opened.bytes;
-        let (walker, side) = (&mut walker, &mut side);
+        let (walker, side, populated, released) =
+            (&mut walker, &mut side, &mut populated, &mut released);
         let walk = move || {
+            // Pages of the chunks folded before: dropped on this thread, while
+            // the chunk after them is folded on another (the call interrupts
+            // every thread, so it is made once per batch of chunks).
+            if folded - *released >= RELEASE_BATCH {
+                *released = source.release(*released, folded);
+            }
             if more {
                 if let Some((from, span)) = ahead {
-                    source.prefetch(from as usize, span as usize + PREFETCH_SLACK);
+                    // What is mapped in already is not asked for again.
+                    let end = (from + span) as usize + PREFETCH_SLACK;
+                    let from = (from as usize).max(*populated);
+                    if end > from {
+                        source.prefetch(from, end - from);
+                        *populated = end;
+                    }
                 }
                 walk_chunk(walker, side, buffer)
             } else {
@@ -326,7 +351,7 @@ fn read_opened<S: PacketSink>(
         };
         // The frames of the folded chunk are not read again.
         if let Some(last) = to_fold.records.last() {
-            opened.bytes.release_before(last.offset as usize);
+            folded = last.offset as usize;
         }
         spare = std::mem::replace(&mut to_fold, std::mem::take(&mut to_decode)).records;
         std::mem::swap(&mut folding, &mut decoded);

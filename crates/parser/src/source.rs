@@ -28,28 +28,42 @@ impl Deref for Source {
 }
 
 impl Source {
-    /// Tell the kernel the mapped bytes before `upto` will not be read again,
-    /// so their pages leave this process's resident set: a capture is read
-    /// once, front to back, and the packets keep only what they need. Without
-    /// this, a mapped multi-gigabyte file counts whole against peak memory.
-    /// Pages are read back from the file if they are touched again, so this
-    /// changes nothing but memory use. A no-op for inflated gzip data.
-    pub(crate) fn release_before(&self, upto: usize) {
-        if let Source::Mapped(map) = self {
-            let upto = upto.min(map.len());
-            if upto == 0 {
-                return;
-            }
-            // SAFETY: the map is read-only and file-backed; MADV_DONTNEED on
-            // such a mapping drops clean pages that are re-read from the file
-            // on the next access, so no byte any slice sees can change.
-            #[cfg(unix)]
-            unsafe {
-                let _ = map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, upto);
-            }
+    /// Tell the kernel the mapped bytes in `from..upto` will not be read
+    /// again, so their pages leave this process's resident set: a capture is
+    /// read once, front to back, and the packets keep only what they need.
+    /// Without this, a mapped multi-gigabyte file counts whole against peak
+    /// memory. Only whole pages are dropped: `from` is rounded up and `upto`
+    /// down to a page boundary; returns where the released range ends, the
+    /// `from` of the next call (each call walks the page tables of its range
+    /// only, so the ranges should not overlap). Pages are read back from the
+    /// file if they are touched again, so this changes nothing but memory
+    /// use. A no-op for inflated gzip data (returns `from`).
+    pub(crate) fn release(&self, from: usize, upto: usize) -> usize {
+        let Source::Mapped(map) = self else {
+            return from;
+        };
+        let from = from.next_multiple_of(PAGE);
+        let upto = upto.min(map.len()) / PAGE * PAGE;
+        if upto <= from {
+            return from;
         }
+        // SAFETY: the map is read-only and file-backed; MADV_DONTNEED on
+        // such a mapping drops clean pages that are re-read from the file
+        // on the next access, so no byte any slice sees can change.
+        #[cfg(unix)]
+        unsafe {
+            let _ =
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, upto - from);
+        }
+        upto
     }
 }
+
+/// The page size the released ranges are rounded to: x86-64's, and the
+/// smallest any supported system has. On a system with larger pages the
+/// kernel rounds the range end up to a whole page, which can drop a page
+/// still to be read: it is then read back from the file, at a small cost.
+const PAGE: usize = 4096;
 
 impl Source {
     /// Map the file's pages in `from..from + len` into this process now,
@@ -200,4 +214,33 @@ pub(crate) fn u64_at(bytes: &[u8], at: usize, swapped: bool) -> Option<u64> {
 /// saturating instead of overflowing on absurd values.
 pub(crate) fn ns(secs: i64, nanos: i64) -> i64 {
     secs.saturating_mul(1_000_000_000).saturating_add(nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_pages_read_back_the_same_and_ranges_are_whole_pages() {
+        let path = std::env::temp_dir().join(format!("twincap-release-{}.bin", std::process::id()));
+        let bytes: Vec<u8> = (0..5 * PAGE + 100).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let opened = open(&path).unwrap();
+        let source = &opened.bytes;
+        assert_eq!(source.release(0, PAGE - 1), 0, "less than a page: nothing");
+        assert_eq!(source.release(0, 2 * PAGE + 7), 2 * PAGE);
+        assert_eq!(source.release(2 * PAGE, 2 * PAGE + 10), 2 * PAGE);
+        assert_eq!(source.release(100, 3 * PAGE), 3 * PAGE, "from rounds up");
+        assert_eq!(
+            source.release(3 * PAGE, usize::MAX),
+            5 * PAGE,
+            "ends at the map"
+        );
+        assert_eq!(
+            &source[..],
+            &bytes[..],
+            "released pages are read back from the file"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
 }
