@@ -1014,6 +1014,30 @@ mod windows {
             .count();
         assert_eq!(lost, 3);
     }
+
+    /// A capture's first and last packet times, wherever they sit (the
+    /// window is found in parallel chunks of 65 536 packets), and 0 for an
+    /// empty capture.
+    #[test]
+    fn capture_window_is_its_earliest_and_latest_packet() {
+        let pkts: Vec<TcpPacket> = (0..200_000i64)
+            .map(|i| TcpPacket {
+                ts_ns: 5_000_000_000 + (i * 7919) % 200_000 * 1000,
+                ..template()
+            })
+            .collect();
+        let mut c = capture(pkts, false);
+        // Earliest in the third chunk, latest in the first.
+        c.packets[150_000].ts_ns = 1_000;
+        c.packets[10].ts_ns = 9_000_000_000;
+        let cc = conn::split(&c);
+        let w = Side::new(&c, &cc).window();
+        assert_eq!((w.first_ns, w.last_ns), (1_000, 9_000_000_000));
+        let empty = capture(Vec::new(), false);
+        let ec = conn::split(&empty);
+        let w = Side::new(&empty, &ec).window();
+        assert_eq!((w.first_ns, w.last_ns), (0, 0));
+    }
 }
 
 /// `frames::frame_pairs`: the per-packet alignment of one pair, redone on

@@ -148,14 +148,17 @@ where
     P: Fn(&W, &FlowPair) -> bool + Sync,
     E: Fn(&W, &events::Context, &FlowPair, &[frames::FramePair]) -> T + Sync,
 {
-    let ((client_init, lb_init), side_work) = rayon::join(
-        || rayon::join(|| client.initiators(), || lb.initiators()),
+    let (((client_init, client_window), (lb_init, lb_window)), side_work) = rayon::join(
+        || {
+            rayon::join(
+                || (client.initiators(), client.window()),
+                || (lb.initiators(), lb.window()),
+            )
+        },
         alongside,
     );
     let client = client.with_initiators(&client_init);
     let lb = lb.with_initiators(&lb_init);
-    let client_window = client.window();
-    let lb_window = lb.window();
     let (n_client, n_lb) = (client.conns.list.len(), lb.conns.list.len());
 
     // 1. Pairs on evidence alone.
@@ -247,7 +250,13 @@ where
             spans.push((s, Vec::new()));
         }
     }
-    let (client_bounds, lb_bounds) = window::bounds(&client, &lb, &spans, &clock, typical);
+    let (client_bounds, lb_bounds) = window::bounds(
+        (&client, client_window),
+        (&lb, lb_window),
+        &spans,
+        &clock,
+        typical,
+    );
     drop(spans);
 
     // 4. Align every pair.

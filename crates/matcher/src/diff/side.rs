@@ -3,6 +3,7 @@
 //! the same thing on both sides whatever the NAT did to addresses and ports.
 
 use super::types::{ConnRef, Dir, Window};
+use rayon::prelude::*;
 use twincap_parser::{endpoint, tcp_flags, AddrId, Capture, Connection, Connections, TcpPacket};
 
 /// Which capture a packet or connection comes from.
@@ -55,10 +56,24 @@ impl<'a> Side<'a> {
         &self.conns.list[stream as usize]
     }
 
-    /// First and last packet time of the capture.
+    /// First and last packet time of the capture: one pass, in parallel
+    /// chunks (it reads every packet; two serial passes per call cost the
+    /// diff ~0.1 s on 2M packets per side).
     pub fn window(&self) -> Window {
-        let first = self.cap.packets.iter().map(|p| p.ts_ns).min().unwrap_or(0);
-        let last = self.cap.packets.iter().map(|p| p.ts_ns).max().unwrap_or(0);
+        let (first, last) = self
+            .cap
+            .packets
+            .par_chunks(1 << 16)
+            .map(|c| {
+                c.iter().fold((i64::MAX, i64::MIN), |(a, b), p| {
+                    (a.min(p.ts_ns), b.max(p.ts_ns))
+                })
+            })
+            .reduce(
+                || (i64::MAX, i64::MIN),
+                |(a, b), (c, d)| (a.min(c), b.max(d)),
+            );
+        let (first, last) = if first > last { (0, 0) } else { (first, last) };
         Window {
             first_ns: first,
             last_ns: last,

@@ -9,7 +9,8 @@
 //! window is open, and a missing packet is a loss.
 
 use super::side::Side;
-use super::types::ClockEstimate;
+use super::types::{ClockEstimate, Window};
+use rayon::prelude::*;
 use twincap_parser::TcpPacket;
 
 /// How far a packet must be beyond a capture's edge to prove the edge (a
@@ -34,22 +35,19 @@ impl Bounds {
 }
 
 /// Windows of the client and LB capture on the client clock, from the
-/// packets of the given (client stream, LB streams) pairs.
+/// packets of the given (client stream, LB streams) pairs; `cw` and `lw`
+/// are the captures' first and last packets ([`Side::window`]).
 pub fn bounds(
-    client: &Side,
-    lb: &Side,
+    (client, cw): (&Side, Window),
+    (lb, lw): (&Side, Window),
     pairs: &[(u32, Vec<u32>)],
     clock: &ClockEstimate,
     typical_delay_ns: [i64; 2],
 ) -> (Bounds, Bounds) {
-    let cw = client.window();
-    let lw = lb.window();
     let (c_first, c_last) = (cw.first_ns, cw.last_ns);
     let (l_first, l_last) = (clock.to_client(lw.first_ns), clock.to_client(lw.last_ns));
-    let mut client_b = Bounds::OPEN;
-    let mut lb_b = Bounds::OPEN;
     if client.cap.packets.is_empty() || lb.cap.packets.is_empty() {
-        return (client_b, lb_b);
+        return (Bounds::OPEN, Bounds::OPEN);
     }
     // Nothing could be paired: no packet proves either window, and no
     // clock ties the two files. The only evidence left is each capture's own
@@ -79,31 +77,60 @@ pub fn bounds(
             lb_paired[l as usize] = true;
         }
     }
-    // Client-sent packets the LB saw: bound the client capture.
-    for (p, &st) in lb.cap.packets.iter().zip(&lb.conns.stream_of) {
-        if !lb_paired[st as usize] || (p.src, p.sport) != lb.initiator_of(st) {
-            continue;
-        }
-        let t = lb_sent(p);
-        if t < c_first - MARGIN_NS {
-            client_b.start = c_first;
-        }
-        if t > c_last + MARGIN_NS {
-            client_b.end = c_last;
-        }
+    rayon::join(
+        // Client-sent packets the LB saw: bound the client capture.
+        || {
+            proven(
+                lb,
+                |p, st| lb_paired[st as usize] && (p.src, p.sport) == lb.initiator_of(st),
+                lb_sent,
+                (c_first, c_last),
+            )
+        },
+        // LB-sent packets the client saw: bound the LB capture.
+        || {
+            proven(
+                client,
+                |p, st| client_used[st as usize] && (p.src, p.sport) != client.initiator_of(st),
+                client_sent,
+                (l_first, l_last),
+            )
+        },
+    )
+}
+
+/// The window of the capture whose first and last packets are at `first`
+/// and `last` (client clock), as far as the packets of `side` that `counts`
+/// (given its stream) prove it: an edge is closed when one of them was
+/// sent, by `sent`, more than [`MARGIN_NS`] beyond it. Parallel chunks in
+/// capture order: it reads every packet of the capture.
+fn proven(
+    side: &Side,
+    counts: impl Fn(&TcpPacket, u32) -> bool + Sync,
+    sent: impl Fn(&TcpPacket) -> i64 + Sync,
+    (first, last): (i64, i64),
+) -> Bounds {
+    const CHUNK: usize = 1 << 16;
+    let (lo, hi) = (first - MARGIN_NS, last + MARGIN_NS);
+    let (early, late) = side
+        .cap
+        .packets
+        .par_chunks(CHUNK)
+        .zip(side.conns.stream_of.par_chunks(CHUNK))
+        .map(|(ps, ss)| {
+            let (mut early, mut late) = (false, false);
+            for (p, &st) in ps.iter().zip(ss) {
+                if counts(p, st) {
+                    let t = sent(p);
+                    early |= t < lo;
+                    late |= t > hi;
+                }
+            }
+            (early, late)
+        })
+        .reduce(|| (false, false), |a, b| (a.0 | b.0, a.1 | b.1));
+    Bounds {
+        start: if early { first } else { i64::MIN },
+        end: if late { last } else { i64::MAX },
     }
-    // LB-sent packets the client saw: bound the LB capture.
-    for (p, &st) in client.cap.packets.iter().zip(&client.conns.stream_of) {
-        if !client_used[st as usize] || (p.src, p.sport) == client.initiator_of(st) {
-            continue;
-        }
-        let t = client_sent(p);
-        if t < l_first - MARGIN_NS {
-            lb_b.start = l_first;
-        }
-        if t > l_last + MARGIN_NS {
-            lb_b.end = l_last;
-        }
-    }
-    (client_b, lb_b)
 }
