@@ -148,19 +148,121 @@ where
     P: Fn(&W, &FlowPair) -> bool + Sync,
     E: Fn(&W, &events::Context, &FlowPair, &[frames::FramePair]) -> T + Sync,
 {
-    let (((client_init, client_window), (lb_init, lb_window)), side_work) = rayon::join(
-        || {
-            rayon::join(
-                || (client.initiators(), client.window()),
-                || (lb.initiators(), lb.window()),
-            )
-        },
-        alongside,
+    let ((client_init, client_window), (lb_init, lb_window)) = rayon::join(
+        || (client.initiators(), client.window()),
+        || (lb.initiators(), lb.window()),
     );
     let client = client.with_initiators(&client_init);
     let lb = lb.with_initiators(&lb_init);
     let (n_client, n_lb) = (client.conns.list.len(), lb.conns.list.len());
+    // `alongside` (the callers' expert-flag analysis of both sides) fills
+    // the cores where the pairing runs on one thread (merging votes,
+    // assigning pairs, the clock).
+    let (paired, side_work) = rayon::join(
+        || pair_up(&client, &lb, opts, client_window, lb_window),
+        alongside,
+    );
+    let Paired {
+        chosen,
+        extras,
+        clock,
+        typical,
+        client_bounds,
+        lb_bounds,
+    } = paired;
 
+    // 4. Align every pair.
+    let ctx = events::Context {
+        client_bounds,
+        lb_bounds,
+        client,
+        lb,
+        clock,
+        typical_delay_ns: typical,
+        client_window,
+        lb_window,
+    };
+    let mut judged: Vec<(FlowPair, Option<T>)> = chosen
+        .par_iter()
+        .zip(extras.par_iter())
+        .map(|((c, conf), extra)| {
+            let mut streams = vec![c.lb];
+            streams.extend(extra.iter().copied());
+            let prep = Prepared::new(&client, &lb, c.client, streams);
+            let (flow, aligned) = events::judge_pair_aligned(&ctx, &prep, *conf, &c.votes);
+            let rows = wants(&side_work, &flow).then(|| {
+                let frames =
+                    frames::frame_pairs_from(&client, &lb, &ctx.clock, &prep, &aligned, &flow);
+                each(&side_work, &ctx, &flow, &frames)
+            });
+            (flow, rows)
+        })
+        .collect();
+    judged.sort_by_key(|(f, _)| f.client.stream);
+    let mut answers = Vec::new();
+    let flows: Vec<FlowPair> = judged
+        .into_iter()
+        .enumerate()
+        .map(|(i, (f, t))| {
+            answers.extend(t.map(|t| (i, t)));
+            f
+        })
+        .collect();
+
+    let mut client_paired = vec![false; n_client];
+    let mut lb_paired = vec![false; n_lb];
+    for f in &flows {
+        client_paired[f.client.stream as usize] = true;
+        lb_paired[f.lb.stream as usize] = true;
+        for e in &f.lb_extra {
+            lb_paired[e.stream as usize] = true;
+        }
+    }
+    let unmatched_client = (0..n_client as u32)
+        .filter(|&s| !client_paired[s as usize])
+        .map(|s| events::judge_unmatched_client(&ctx, s))
+        .collect();
+    let unmatched_lb = (0..n_lb as u32)
+        .filter(|&s| !lb_paired[s as usize])
+        .map(|s| events::judge_unmatched_lb(&ctx, s))
+        .collect();
+    let mut res = DiffResult {
+        clock,
+        client_window,
+        lb_window,
+        flows,
+        unmatched_client,
+        unmatched_lb,
+        typical_delay_ns: typical,
+    };
+    f5::annotate(&mut res, &ctx.client, &ctx.lb);
+    (res, side_work, answers)
+}
+
+/// The pairs, the clock and the capture windows: steps 1-3 of [`diff`].
+struct Paired {
+    /// One-to-one pairs with their confidence.
+    chosen: Vec<(pairing::Candidate, f64)>,
+    /// Per pair, further LB connections of the same client connection.
+    extras: Vec<Vec<u32>>,
+    clock: ClockEstimate,
+    typical: [i64; 2],
+    client_bounds: window::Bounds,
+    lb_bounds: window::Bounds,
+}
+
+/// Pair the connections on evidence, estimate the clock from the sure
+/// matches of those pairs, pair again with times that must agree, and
+/// find when each capture ran.
+fn pair_up(
+    client: &Side,
+    lb: &Side,
+    opts: &DiffOptions,
+    client_window: Window,
+    lb_window: Window,
+) -> Paired {
+    let (client, lb) = (*client, *lb);
+    let (n_client, n_lb) = (client.conns.list.len(), lb.conns.list.len());
     // 1. Pairs on evidence alone.
     let cands = pairing::candidates(&client, &lb);
     let first = pairing::assign(&cands, n_client, n_lb);
@@ -259,70 +361,12 @@ where
     );
     drop(spans);
 
-    // 4. Align every pair.
-    let ctx = events::Context {
+    Paired {
+        chosen,
+        extras,
+        clock,
+        typical,
         client_bounds,
         lb_bounds,
-        client,
-        lb,
-        clock,
-        typical_delay_ns: typical,
-        client_window,
-        lb_window,
-    };
-    let mut judged: Vec<(FlowPair, Option<T>)> = chosen
-        .par_iter()
-        .zip(extras.par_iter())
-        .map(|((c, conf), extra)| {
-            let mut streams = vec![c.lb];
-            streams.extend(extra.iter().copied());
-            let prep = Prepared::new(&client, &lb, c.client, streams);
-            let (flow, aligned) = events::judge_pair_aligned(&ctx, &prep, *conf, &c.votes);
-            let rows = wants(&side_work, &flow).then(|| {
-                let frames =
-                    frames::frame_pairs_from(&client, &lb, &ctx.clock, &prep, &aligned, &flow);
-                each(&side_work, &ctx, &flow, &frames)
-            });
-            (flow, rows)
-        })
-        .collect();
-    judged.sort_by_key(|(f, _)| f.client.stream);
-    let mut answers = Vec::new();
-    let flows: Vec<FlowPair> = judged
-        .into_iter()
-        .enumerate()
-        .map(|(i, (f, t))| {
-            answers.extend(t.map(|t| (i, t)));
-            f
-        })
-        .collect();
-
-    let mut client_paired = vec![false; n_client];
-    let mut lb_paired = vec![false; n_lb];
-    for f in &flows {
-        client_paired[f.client.stream as usize] = true;
-        lb_paired[f.lb.stream as usize] = true;
-        for e in &f.lb_extra {
-            lb_paired[e.stream as usize] = true;
-        }
     }
-    let unmatched_client = (0..n_client as u32)
-        .filter(|&s| !client_paired[s as usize])
-        .map(|s| events::judge_unmatched_client(&ctx, s))
-        .collect();
-    let unmatched_lb = (0..n_lb as u32)
-        .filter(|&s| !lb_paired[s as usize])
-        .map(|s| events::judge_unmatched_lb(&ctx, s))
-        .collect();
-    let mut res = DiffResult {
-        clock,
-        client_window,
-        lb_window,
-        flows,
-        unmatched_client,
-        unmatched_lb,
-        typical_delay_ns: typical,
-    };
-    f5::annotate(&mut res, &ctx.client, &ctx.lb);
-    (res, side_work, answers)
 }
