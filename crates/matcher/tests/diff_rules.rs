@@ -455,6 +455,66 @@ mod pairing {
         assert_eq!(events(&res), vec![]);
     }
 
+    /// A pair's packets as the alignment gets them (`Prepared`): each
+    /// packet of the client connection and of both LB connections (a SYN
+    /// retry through a new mapping) exactly once, by direction, in capture
+    /// order, the LB side's keys moved into the client's sequence space by
+    /// the firewall's ISN shift.
+    #[test]
+    fn a_pairs_packets_are_gathered_once_by_direction() {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_001);
+        w.seq_shift = 0x1234_5678;
+        let syn = w.segs[0].clone();
+        w.segs.insert(
+            0,
+            Seg {
+                t_us: syn.t_us - 1_000_000,
+                pkt: TcpPacket {
+                    ip_id: 99,
+                    ts_val: 4000,
+                    ..syn.pkt.clone()
+                },
+                ..syn
+            },
+        );
+        let mut r = w.render();
+        r.lb.iter_mut().min_by_key(|p| p.ts_ns).unwrap().sport = 40_000;
+        let (c, l) = (capture(r.client, false), capture(r.lb, true));
+        let (cc, lc) = (conn::split(&c), conn::split(&l));
+        assert_eq!((cc.list.len(), lc.list.len()), (1, 2));
+        let (cs, ls) = (Side::new(&c, &cc), Side::new(&l, &lc));
+        let prep = diff::Prepared::new(&cs, &ls, 0, vec![0, 1]);
+        assert_eq!(prep.offsets[1], [0x1234_5678, 0]);
+        let indices = |v: &[diff::align::Pkt]| v.iter().map(|p| p.index).collect::<Vec<u32>>();
+        let [c2s, s2c] = &prep.dirs;
+        let mut client_all = [indices(&c2s.sender), indices(&s2c.receiver)].concat();
+        let mut lb_all = [indices(&c2s.receiver), indices(&s2c.sender)].concat();
+        client_all.sort_unstable();
+        lb_all.sort_unstable();
+        assert_eq!(client_all, (0..c.packets.len() as u32).collect::<Vec<_>>());
+        assert_eq!(lb_all, (0..l.packets.len() as u32).collect::<Vec<_>>());
+        for dp in &prep.dirs {
+            for side in [&dp.sender, &dp.receiver] {
+                assert!(side.windows(2).all(|w| w[0].index < w[1].index));
+            }
+            // A clean path: the same keys on both sides, and the sorted
+            // views agree with the packets.
+            let keys = |v: &[diff::align::Pkt]| {
+                let mut k: Vec<_> = v.iter().map(|p| p.key).collect();
+                k.sort_unstable();
+                k
+            };
+            assert_eq!(keys(&dp.receiver), keys(&dp.sender)[..]);
+            for (k, pos) in &dp.sender_sorted {
+                assert_eq!(dp.sender[*pos as usize].key, *k);
+            }
+            assert!(dp.sender_sorted.windows(2).all(|w| w[0] < w[1]));
+        }
+        assert!(prep.dirs[0].sender.iter().all(|p| p.slot == 0));
+        assert_eq!(prep.dirs[0].receiver[0].slot, 0);
+        assert!(prep.dirs[0].receiver[1..].iter().all(|p| p.slot == 1));
+    }
+
     #[test]
     fn lb_connection_of_another_client_is_unmatched() {
         let r = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000).render();

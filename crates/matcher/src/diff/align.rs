@@ -79,7 +79,7 @@ impl DirAlignment {
 pub type SeqOffsets = [u32; 2];
 
 /// The direction of a packet in a connection whose client end is `init`.
-fn dir_of(p: &TcpPacket, init: (u32, u16)) -> Dir {
+pub fn dir_of(p: &TcpPacket, init: (u32, u16)) -> Dir {
     if (p.src, p.sport) == init {
         Dir::C2s
     } else {
@@ -129,27 +129,30 @@ const OFFSET_PACKETS: usize = 16;
 /// SYN-ACK; else none.
 pub fn seq_offsets(
     client: &Side,
-    c_dirs: &[Vec<u32>; 2],
+    c_dirs: [&[Pkt]; 2],
     lb: &Side,
-    l_dirs: &[Vec<u32>; 2],
+    l_dirs: [&[Pkt]; 2],
 ) -> SeqOffsets {
     let mut out = [0u32; 2];
     for d in Dir::BOTH {
         let mut ids: Vec<((u8, u64, u32), u32)> = c_dirs[d.index()]
             .iter()
-            .filter_map(|&i| {
-                let p = client.packet(i);
+            .filter_map(|pk| {
+                let p = client.packet(pk.index);
                 identity(p).map(|k| (k, p.seq))
             })
             .collect();
-        ids.sort_unstable();
+        // Nearly sorted already (timestamps grow), which the stable sort
+        // takes in one pass; equal entries are identical, so the order is
+        // the unstable sort's.
+        ids.sort();
         let mut diffs = Vec::new();
-        for &i in &l_dirs[d.index()] {
+        for pk in l_dirs[d.index()] {
             // A few agreeing packets say it (one number per direction).
             if diffs.len() >= OFFSET_PACKETS {
                 break;
             }
-            let p = lb.packet(i);
+            let p = lb.packet(pk.index);
             if let Some(k) = identity(p) {
                 let at = ids.partition_point(|e| e.0 < k);
                 if let Some(e) = ids.get(at) {
@@ -159,15 +162,15 @@ pub fn seq_offsets(
                 }
             }
         }
-        let syn = |side: &Side, list: &Vec<u32>| {
+        let syn = |side: &Side, list: &[Pkt]| {
             list.iter()
-                .map(|&i| side.packet(i))
+                .map(|pk| side.packet(pk.index))
                 .find(|p| p.has(tcp_flags::SYN))
                 .map(|p| p.seq)
         };
         out[d.index()] = match mode(&mut diffs) {
             Some(m) => m,
-            None => match (syn(client, &c_dirs[d.index()]), syn(lb, &l_dirs[d.index()])) {
+            None => match (syn(client, c_dirs[d.index()]), syn(lb, l_dirs[d.index()])) {
                 (Some(c), Some(l)) => l.wrapping_sub(c),
                 _ => 0,
             },
@@ -177,7 +180,7 @@ pub fn seq_offsets(
 }
 
 /// A packet's key in the client's sequence space.
-fn key(p: &TcpPacket, d: Dir, offsets: &SeqOffsets) -> (u32, u32, u32) {
+pub fn key(p: &TcpPacket, d: Dir, offsets: &SeqOffsets) -> (u32, u32, u32) {
     let seq = p.seq.wrapping_sub(offsets[d.index()]);
     let ack = if p.has(tcp_flags::ACK) {
         p.ack.wrapping_sub(offsets[d.other().index()])
@@ -187,76 +190,12 @@ fn key(p: &TcpPacket, d: Dir, offsets: &SeqOffsets) -> (u32, u32, u32) {
     (seq, ack, shape(p))
 }
 
-/// Gather the packets of a client connection and its LB twin(s), per direction.
-pub fn gather(
-    client: &Side,
-    client_stream: u32,
-    lb: &Side,
-    lb_streams: &[u32],
-    offsets: &[SeqOffsets],
-) -> [DirPackets; 2] {
-    let mut out = [DirPackets::default(), DirPackets::default()];
-    let cc = client.conn(client_stream);
-    let init = client.initiator(cc);
-    let zero = [0u32; 2];
-    for &i in &cc.packets {
-        let p = client.packet(i);
-        let d = dir_of(p, init);
-        let pk = Pkt {
-            index: i,
-            slot: 0,
-            key: key(p, d, &zero),
-        };
-        match d {
-            Dir::C2s => out[0].sender.push(pk),
-            Dir::S2c => out[1].receiver.push(pk),
-        }
-    }
-    for (slot, &s) in lb_streams.iter().enumerate() {
-        let lc = lb.conn(s);
-        let init = lb.initiator(lc);
-        for &i in &lc.packets {
-            let p = lb.packet(i);
-            let d = dir_of(p, init);
-            let pk = Pkt {
-                index: i,
-                slot: slot as u32,
-                key: key(p, d, &offsets[slot]),
-            };
-            match d {
-                Dir::C2s => out[0].receiver.push(pk),
-                Dir::S2c => out[1].sender.push(pk),
-            }
-        }
-    }
-    if lb_streams.len() > 1 {
-        out[0].receiver.sort_by_key(|p| p.index);
-        out[1].sender.sort_by_key(|p| p.index);
-    }
-    for dp in &mut out {
-        dp.sender_sorted = sorted_keys(&dp.sender);
-        dp.receiver_sorted = sorted_keys(&dp.receiver);
-    }
-    out
-}
-
 /// The sender and receiver capture of a direction.
 pub fn sides<'a>(d: Dir, client: &Side<'a>, lb: &Side<'a>) -> (Side<'a>, Side<'a>) {
     match d {
         Dir::C2s => (*client, *lb),
         Dir::S2c => (*lb, *client),
     }
-}
-
-/// Sender positions sorted by key, for lookups.
-fn sorted_keys(pk: &[Pkt]) -> Vec<((u32, u32, u32), u32)> {
-    let mut v: Vec<_> = pk
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.key, i as u32))
-        .collect();
-    v.sort_unstable();
-    v
 }
 
 fn range(sorted: &[((u32, u32, u32), u32)], k: (u32, u32, u32)) -> &[((u32, u32, u32), u32)] {

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod events;
 pub mod f5;
 pub mod frames;
+pub mod gather;
 pub mod pairing;
 pub mod side;
 pub mod types;
@@ -60,12 +61,7 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(client: &Side, lb: &Side, client_stream: u32, lb_streams: Vec<u32>) -> Prepared {
-        let c_dirs = client.by_dir(client.conn(client_stream));
-        let offsets: Vec<SeqOffsets> = lb_streams
-            .iter()
-            .map(|&s| align::seq_offsets(client, &c_dirs, lb, &lb.by_dir(lb.conn(s))))
-            .collect();
-        let dirs = align::gather(client, client_stream, lb, &lb_streams, &offsets);
+        let (dirs, offsets) = gather::gather(client, client_stream, lb, &lb_streams);
         let anchors = [align::anchors(&dirs[0]), align::anchors(&dirs[1])];
         Prepared {
             client_stream,
