@@ -82,28 +82,35 @@ fn twincap(capture: &Path) -> FrameFlags {
     let analysis = analyze(&cap, &conns);
     // The streaming path of `twincap analyze` (the reader hands each packet
     // to the analysis, payloads unhashed) gives exactly the same analysis.
-    let mut streaming = StreamingAnalysis::default();
-    let opts = ReadOptions {
-        skip_payload_hash: true,
-        ..ReadOptions::default()
-    };
-    let meta = read_packets(capture, &opts, &mut streaming).unwrap();
-    assert!(meta.packets.is_empty());
-    assert_eq!(meta.stats.tcp as usize, cap.packets.len());
-    assert_eq!(streaming.connections() as usize, conns.list.len());
-    let streamed = streaming.finish();
-    assert_eq!(
-        streamed.flagged(),
-        analysis.flagged(),
-        "{}",
-        capture.display()
-    );
-    assert_eq!(
-        streamed.streams(),
-        analysis.streams(),
-        "{}",
-        capture.display()
-    );
+    // Its flags are sharded by stream and run a chunk behind the reader:
+    // any number of shards gives the same.
+    for mut streaming in [
+        StreamingAnalysis::default(),
+        StreamingAnalysis::with_shards(1),
+        StreamingAnalysis::with_shards(3),
+    ] {
+        let opts = ReadOptions {
+            skip_payload_hash: true,
+            ..ReadOptions::default()
+        };
+        let meta = read_packets(capture, &opts, &mut streaming).unwrap();
+        assert!(meta.packets.is_empty());
+        assert_eq!(meta.stats.tcp as usize, cap.packets.len());
+        assert_eq!(streaming.connections() as usize, conns.list.len());
+        let streamed = streaming.finish();
+        assert_eq!(
+            streamed.flagged(),
+            analysis.flagged(),
+            "{}",
+            capture.display()
+        );
+        assert_eq!(
+            streamed.streams(),
+            analysis.streams(),
+            "{}",
+            capture.display()
+        );
+    }
     let mut out = FrameFlags::new();
     for f in analysis.flagged() {
         out.entry(f.frame)

@@ -181,12 +181,40 @@ pub fn read_capture_bytes(
 /// Where [`read_packets`] hands the TCP packets of a capture, one at a
 /// time, in frame order, as they are decoded: a caller that needs each
 /// packet only once (`twincap analyze`) never holds them all.
+///
+/// A sink may also leave part of its work on a chunk's packets for later
+/// ([`Self::take_later`]): the reader then runs it on another thread of its
+/// pool while it hands over the next chunk's packets, so the sink's work is
+/// no longer all on the reader's sequential path.
 pub trait PacketSink: Send {
+    /// Work left for later on packets already handed over (`()` when the
+    /// sink leaves none).
+    type Later: Send;
+
     /// The next TCP packet: its frame number, time, addresses and `attrs`
     /// (an index into the capture's attribute table, which the capture
     /// [`read_packets`] returns holds) are set; its SACK blocks are in
     /// `extras.sacks`.
     fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>);
+
+    /// The work left on the packets handed over so far, taken out of the
+    /// sink (`None`: none). The reader calls it after each chunk, runs the
+    /// work with [`Self::run_later`] while it feeds [`Self::tcp`] the next
+    /// chunk, and gives it back with [`Self::done_later`] before it takes
+    /// the next.
+    fn take_later(&mut self) -> Option<Self::Later> {
+        None
+    }
+
+    /// Do `later` (on any thread, at the same time as [`Self::tcp`]).
+    fn run_later(later: &mut Self::Later) {
+        let _ = later;
+    }
+
+    /// Take back work done by [`Self::run_later`].
+    fn done_later(&mut self, later: Self::Later) {
+        let _ = later;
+    }
 }
 
 /// What the reader hands a [`PacketSink`] with each packet besides the
@@ -222,6 +250,8 @@ impl Collect {
 }
 
 impl PacketSink for Collect {
+    type Later = ();
+
     fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>) {
         if !extras.sacks.is_empty() {
             self.sack_starts
@@ -310,24 +340,25 @@ fn read_opened<S: PacketSink>(
             _ => None,
         };
         let source = &opened.bytes;
-        let (walker, side, populated, released) =
-            (&mut walker, &mut side, &mut populated, &mut released);
-        let walk = move || {
-            // Pages of the chunks folded before: dropped on this thread, while
-            // the chunk after them is folded on another (the call interrupts
-            // every thread, so it is made once per batch of chunks).
-            if folded - *released >= RELEASE_BATCH {
-                *released = source.release(*released, folded);
+        // Pages for the walk: those of the next chunk that are not mapped in
+        // yet (all of them only at the start), and those of the chunk after,
+        // mapped in by another thread while this one walks.
+        let (now, next) = match ahead {
+            Some((from, span)) if more => {
+                let (from, span) = (from as usize, span as usize);
+                let end = from + span + PREFETCH_SLACK;
+                let now = populated.max(from)..end;
+                let next = populated.max(end)..end + span;
+                populated = populated.max(end + span);
+                (now, next)
             }
+            _ => (0..0, 0..0),
+        };
+        let (walker, side) = (&mut walker, &mut side);
+        let walk = move || {
             if more {
-                if let Some((from, span)) = ahead {
-                    // What is mapped in already is not asked for again.
-                    let end = (from + span) as usize + PREFETCH_SLACK;
-                    let from = (from as usize).max(*populated);
-                    if end > from {
-                        source.prefetch(from, end - from);
-                        *populated = end;
-                    }
+                if !now.is_empty() {
+                    source.prefetch(now.start, now.len());
                 }
                 walk_chunk(walker, side, buffer)
             } else {
@@ -338,17 +369,53 @@ fn read_opened<S: PacketSink>(
                 })
             }
         };
+        let release = if folded - released >= RELEASE_BATCH {
+            let range = released..folded;
+            released = folded / source::PAGE * source::PAGE;
+            range
+        } else {
+            0..0
+        };
+        // Pages of the chunks folded before are dropped (the call
+        // interrupts every thread, so it is made once per batch of chunks),
+        // and those of the chunk after the next mapped in.
+        let pages = move || {
+            if !release.is_empty() {
+                source.release(release.start, release.end);
+            }
+            if !next.is_empty() {
+                source.prefetch(next.start, next.len());
+            }
+        };
+        // The sink's work left on the chunk folded last time runs while
+        // this one is folded.
+        let mut later = fold.sink.take_later();
+        let run_later = |later: &mut Option<S::Later>| {
+            if let Some(later) = later {
+                S::run_later(later);
+            }
+        };
         let walked = if decode.single {
+            pages();
             fold.chunk(&to_fold, &mut folding);
+            run_later(&mut later);
             decode.run(&to_decode.records, &mut decoded);
             walk()
         } else {
             rayon::join(
                 || rayon::join(walk, || decode.run(&to_decode.records, &mut decoded)).0,
-                || fold.chunk(&to_fold, &mut folding),
+                || {
+                    rayon::join(
+                        || fold.chunk(&to_fold, &mut folding),
+                        || rayon::join(pages, || run_later(&mut later)),
+                    )
+                },
             )
             .0
         };
+        if let Some(later) = later {
+            fold.sink.done_later(later);
+        }
         // The frames of the folded chunk are not read again.
         if let Some(last) = to_fold.records.last() {
             folded = last.offset as usize;
@@ -358,6 +425,10 @@ fn read_opened<S: PacketSink>(
         to_decode = walked?;
     }
     drop(walker);
+    if let Some(mut later) = fold.sink.take_later() {
+        S::run_later(&mut later);
+        fold.sink.done_later(later);
+    }
 
     let mut cap = fold.cap;
     cap.f5 = fold.f5.finish();

@@ -63,7 +63,7 @@ impl Source {
 /// smallest any supported system has. On a system with larger pages the
 /// kernel rounds the range end up to a whole page, which can drop a page
 /// still to be read: it is then read back from the file, at a small cost.
-const PAGE: usize = 4096;
+pub(crate) const PAGE: usize = 4096;
 
 impl Source {
     /// Map the file's pages in `from..from + len` into this process now,

@@ -238,16 +238,100 @@ const TRIM_EVERY: u32 = 1 << 18;
 /// order; it numbers connections as `conn::split` does and flags frames as
 /// [`analyze`] does, keeping no packet, and gathers what the F5 report and
 /// the reset causes need ([`PacketFacts`]).
-#[derive(Default)]
+///
+/// Numbering connections and the facts need frame order and are done as
+/// each packet comes; the flags, most of the work, are left for later
+/// ([`PacketSink::take_later`]): the reader runs them on a chunk's packets
+/// while it folds the next chunk, sharded by stream over its threads as
+/// [`analyze`] does, so they are off the reader's sequential path.
 pub struct StreamingAnalysis {
     splitter: Splitter,
-    analyzer: Analyzer,
     facts: PacketFacts,
     /// TCP packets so far (the index the next would have in `Capture::packets`).
     packets: u32,
+    /// Packets handed over since the last [`PacketSink::take_later`].
+    frames: Frames,
+    /// An empty [`Frames`] to swap in (its buffers reused).
+    spare: Frames,
+    /// One analyzer per shard of streams (`stream % shards.len()`); `None`
+    /// while the reader runs them.
+    shards: Option<Vec<Analyzer>>,
+}
+
+impl Default for StreamingAnalysis {
+    /// Sharded over the threads of rayon's pool, as [`analyze`] is.
+    fn default() -> Self {
+        StreamingAnalysis::with_shards(rayon::current_num_threads().clamp(1, 64))
+    }
+}
+
+/// Packets waiting for their flags, each with its stream.
+#[derive(Default)]
+struct Frames {
+    list: Vec<Routed>,
+    /// The packets' SACK blocks, each packet's after the one's before.
+    sacks: Vec<SackBlock>,
+}
+
+/// One packet waiting for its flags.
+struct Routed {
+    /// Index in the capture's TCP packets.
+    index: u32,
+    stream: u32,
+    /// The stream starts while an earlier one of its address/port pair exists.
+    reused: bool,
+    /// The stream takes over its pair from this one, which is closed first.
+    replaces: Option<u32>,
+    sacks: u8,
+    packet: TcpPacket,
+}
+
+/// The flags left for later: packets and the analyzers that flag them
+/// (what [`StreamingAnalysis`] gives its reader to run; see
+/// [`PacketSink::take_later`]).
+pub struct PendingFlags {
+    frames: Frames,
+    shards: Vec<Analyzer>,
+}
+
+impl PendingFlags {
+    /// Flag the packets, each shard of streams on a thread of its own.
+    fn run(&mut self) {
+        let frames = &self.frames;
+        let count = self.shards.len() as u32;
+        self.shards
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(shard, analyzer)| {
+                let mine = |stream: u32| stream % count == shard as u32;
+                let mut sacks = &frames.sacks[..];
+                for r in &frames.list {
+                    let (these, rest) = sacks.split_at(r.sacks as usize);
+                    sacks = rest;
+                    if let Some(old) = r.replaces.filter(|&old| mine(old)) {
+                        analyzer.close(old);
+                    }
+                    if mine(r.stream) {
+                        analyzer.push(r.index, &r.packet, these, r.stream, r.reused);
+                    }
+                }
+            });
+    }
 }
 
 impl StreamingAnalysis {
+    /// The analysis with the flags sharded `shards` ways (at least one).
+    pub fn with_shards(shards: usize) -> StreamingAnalysis {
+        StreamingAnalysis {
+            splitter: Splitter::default(),
+            facts: PacketFacts::default(),
+            packets: 0,
+            frames: Frames::default(),
+            spare: Frames::default(),
+            shards: Some((0..shards.max(1)).map(|_| Analyzer::default()).collect()),
+        }
+    }
+
     /// Connections seen.
     pub fn connections(&self) -> u32 {
         self.splitter.streams()
@@ -255,31 +339,67 @@ impl StreamingAnalysis {
 
     /// The flags of every frame pushed.
     pub fn finish(self) -> Analysis {
-        self.analyzer.finish()
+        self.finish_with_facts().0
     }
 
     /// The flags of every frame pushed, and the facts of the packets for
     /// the F5 report and the reset causes.
-    pub fn finish_with_facts(self) -> (Analysis, PacketFacts) {
-        (self.analyzer.finish(), self.facts)
+    pub fn finish_with_facts(mut self) -> (Analysis, PacketFacts) {
+        // Packets a reader did not run the flags of (none from
+        // `read_packets`).
+        if let Some(mut pending) = self.take_later() {
+            pending.run();
+            self.done_later(pending);
+        }
+        let shards = self.shards.take().unwrap_or_default();
+        let parts = shards.into_iter().map(Analyzer::finish).collect();
+        (Analysis::merge(parts), self.facts)
     }
 }
 
 impl PacketSink for StreamingAnalysis {
+    type Later = PendingFlags;
+
     fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>) {
         let assigned = self.splitter.push(&packet, extras.addrs);
+        self.facts
+            .push(&packet, assigned.stream, extras.f5_row, extras.rst_payload);
         // A stream that takes over its address/port pair from an older one
         // is the only kind that starts while an earlier connection of the
         // pair exists (what `reused_port_streams` finds).
-        if let Some(old) = assigned.replaces {
-            self.analyzer.close(old);
-        }
-        let reused = assigned.replaces.is_some();
-        self.analyzer
-            .push(self.packets, &packet, extras.sacks, assigned.stream, reused);
-        self.facts
-            .push(&packet, assigned.stream, extras.f5_row, extras.rst_payload);
+        self.frames.sacks.extend_from_slice(extras.sacks);
+        self.frames.list.push(Routed {
+            index: self.packets,
+            stream: assigned.stream,
+            reused: assigned.replaces.is_some(),
+            replaces: assigned.replaces,
+            sacks: extras.sacks.len() as u8,
+            packet,
+        });
         self.packets += 1;
+    }
+
+    fn take_later(&mut self) -> Option<PendingFlags> {
+        if self.frames.list.is_empty() {
+            return None;
+        }
+        // The analyzers are back from the last run (the reader gives them
+        // back before it takes more); if not, the packets wait for them.
+        let shards = self.shards.take()?;
+        let frames = std::mem::replace(&mut self.frames, std::mem::take(&mut self.spare));
+        Some(PendingFlags { frames, shards })
+    }
+
+    fn run_later(later: &mut PendingFlags) {
+        later.run();
+    }
+
+    fn done_later(&mut self, later: PendingFlags) {
+        let PendingFlags { mut frames, shards } = later;
+        self.shards = Some(shards);
+        frames.list.clear();
+        frames.sacks.clear();
+        self.spare = frames;
     }
 }
 
