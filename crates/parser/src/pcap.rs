@@ -95,29 +95,9 @@ impl<'a> Pcap<'a> {
 }
 
 /// How far ahead of the record being read its successors' bytes are asked
-/// for ([`prefetch_between`]): each record's length gives the next one's
+/// for (`source::prefetch_lines`): each record's length gives the next one's
 /// place, so without it the walk waits for memory once per record.
 const PREFETCH_AHEAD: usize = 4096;
-
-/// Ask the CPU to load the cache lines of `bytes[from..to]` (a hint: no
-/// effect on what is read, only on when it arrives).
-fn prefetch_between(bytes: &[u8], from: usize, to: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let to = to.min(bytes.len());
-        let mut at = from & !63;
-        while at < to {
-            let line = bytes[at..].as_ptr() as *const i8;
-            // SAFETY: SSE is part of every x86-64 CPU, and a prefetch only
-            // hints: it reads nothing the program sees and never faults
-            // (the address is in `bytes` anyway: `at < to <= bytes.len()`).
-            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line) };
-            at += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (bytes, from, to);
-}
 
 impl<'a> Walk<'a> for Pcap<'a> {
     fn next_record(&mut self, side: &mut Side) -> Result<Option<Record<'a>>, ReadError> {
@@ -152,7 +132,7 @@ impl<'a> Walk<'a> for Pcap<'a> {
             return Ok(None);
         };
         self.at = at + RECORD_HEADER_LEN + captured as usize;
-        prefetch_between(self.bytes, at + PREFETCH_AHEAD, self.at + PREFETCH_AHEAD);
+        crate::source::prefetch_lines(self.bytes, at + PREFETCH_AHEAD, self.at + PREFETCH_AHEAD);
         let nanos = if self.nanosecond {
             fraction as i64
         } else {

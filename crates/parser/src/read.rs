@@ -562,6 +562,14 @@ fn walk_chunk<'a>(
     Ok(chunk)
 }
 
+/// Records between the one decoded and the one whose headers are asked
+/// for (`source::prefetch_lines`).
+const DECODE_AHEAD: usize = 4;
+
+/// Bytes at the start of a record that hold its link, IP and TCP headers
+/// in the common case (two cache lines).
+const HEADER_BYTES: usize = 128;
+
 /// How records are decoded.
 #[derive(Clone, Copy)]
 struct Decode {
@@ -577,12 +585,19 @@ impl Decode {
     fn run<'a>(self, records: &[Record<'a>], out: &mut Vec<Outcome<'a>>) {
         out.clear();
         out.resize_with(records.len(), Outcome::default);
-        let one =
-            |(slot, r): (&mut Outcome<'a>, &Record<'a>)| decode_record(r, self.hash_payload, slot);
+        let one = |(i, (slot, r)): (usize, (&mut Outcome<'a>, &Record<'a>))| {
+            // The headers of a record a few ahead are asked for now: the
+            // walk read the chunk long enough ago that they have left the
+            // core's cache, and decoding waited for them.
+            if let Some(ahead) = records.get(i + DECODE_AHEAD) {
+                crate::source::prefetch_lines(ahead.data, 0, HEADER_BYTES);
+            }
+            decode_record(r, self.hash_payload, slot)
+        };
         if self.single || records.len() < 256 {
-            out.iter_mut().zip(records).for_each(one);
+            out.iter_mut().zip(records).enumerate().for_each(one);
         } else {
-            out.par_iter_mut().zip(records).for_each(one);
+            out.par_iter_mut().zip(records).enumerate().for_each(one);
         }
     }
 }
