@@ -835,6 +835,37 @@ mod identical_copies {
         let dup = res.all_events().find(|e| e.kind == EventKind::Duplicated);
         assert_eq!(dup.unwrap().extra_frames, vec![got + 1]);
     }
+    /// Two ACKs 20 us apart with the same seq and ack, IP IDs zeroed by
+    /// the middle, but the second carries a SACK block (a longer TCP
+    /// header). Only the plain one arrives, at the time the second would
+    /// have: its header says which it is, so the SACK one is the lost one,
+    /// with no alternative (the middle keeps the options of the other
+    /// segments, so header lengths must agree).
+    #[test]
+    fn a_sack_block_tells_two_acks_apart() {
+        let (mut r, at, ack) = two_acks_ids_zeroed(20);
+        let with_sack = |p: &mut TcpPacket| {
+            p.tcp_hdr_len = 44;
+            p.ip_len = 64;
+        };
+        let sent = r
+            .client
+            .iter()
+            .position(|p| p.ip_id == ack.pkt.ip_id && p.flags == F::ACK)
+            .unwrap();
+        with_sack(&mut r.client[sent]);
+        let second = r.lb.remove(at + 1);
+        r.lb[at].ts_ns = second.ts_ns;
+        let (res, c, _) = run(r.client, r.lb);
+        let sack_ack = frame_of(&c, |p| p.tcp_hdr_len == 44);
+        let lost: Vec<_> = res
+            .all_events()
+            .filter(|e| e.kind == EventKind::Lost)
+            .collect();
+        assert_eq!(lost.len(), 1);
+        assert_eq!(lost[0].client_frame, Some(sack_ack));
+        assert!(lost[0].alternatives.is_empty());
+    }
 }
 
 mod resegmentation {

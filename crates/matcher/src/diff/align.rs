@@ -237,6 +237,10 @@ pub struct DirRules {
     pub ip_id_kept: bool,
     /// The middle keeps TCP timestamps: copies must agree on them.
     pub ts_kept: bool,
+    /// The middle keeps the TCP options of segments other than SYNs: copies
+    /// must have the same TCP header length (an ACK with a SACK block is
+    /// not a copy of the plain ACK before it).
+    pub options_kept: bool,
     /// Typical one-way delay of this connection and direction, ns.
     pub typical_delay_ns: i64,
     /// No copy arrives sooner than this after it was sent, ns (may be
@@ -262,6 +266,9 @@ fn same_identity(s: &TcpPacket, r: &TcpPacket, rules: &DirRules) -> bool {
         && r.is(info::TIMESTAMPS)
         && (s.ts_val != r.ts_val || s.ts_ecr != r.ts_ecr)
     {
+        return false;
+    }
+    if rules.options_kept && s.flags & tcp_flags::SYN == 0 && s.tcp_hdr_len != r.tcp_hdr_len {
         return false;
     }
     if let (Some(a), Some(b)) = (full_payload_hash(s), full_payload_hash(r)) {

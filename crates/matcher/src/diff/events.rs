@@ -98,6 +98,7 @@ pub fn align_dir(
     let (snd, rcv) = align::sides(d, client, lb);
     let dp = &prep.dirs[d.index()];
     let (mut n, mut id_eq, mut rcv_zero, mut snd_zero, mut ts_n, mut ts_eq) = (0, 0, 0, 0, 0, 0);
+    let (mut opt_n, mut opt_eq) = (0, 0);
     let mut delays = Vec::new();
     for &(s, r) in &prep.anchors[d.index()] {
         let sp = snd.packet(dp.sender[s as usize].index);
@@ -110,8 +111,15 @@ pub fn align_dir(
             ts_n += 1;
             ts_eq += (sp.ts_val == rp.ts_val && sp.ts_ecr == rp.ts_ecr) as u32;
         }
+        // SYNs aside: the middle may rewrite their options (MSS clamp,
+        // SACK-permitted stripped).
+        if sp.flags & tcp_flags::SYN == 0 {
+            opt_n += 1;
+            opt_eq += (sp.tcp_hdr_len == rp.tcp_hdr_len) as u32;
+        }
         delays.push(align::delay_ns(d, sp, rp, clock));
     }
+    let options_kept = opt_n > 0 && opt_eq * 10 >= opt_n * 9;
     let ip_id_kept = n > 0 && id_eq * 10 >= n * 9;
     let ip_id = if n == 0 {
         "unknown"
@@ -139,6 +147,7 @@ pub fn align_dir(
     let r = DirRules {
         ip_id_kept,
         ts_kept,
+        options_kept,
         typical_delay_ns: typical,
         min_delay_ns: min,
     };
