@@ -274,73 +274,6 @@ fn jkey(e: &serde_json::Value) -> Option<EventKey> {
     )
 }
 
-/// Events twincap itself declares undecidable: those that differ between
-/// the two readings of a choice it reports in a flow's `ambiguous`, and an
-/// event naming one sender frame with `alternatives` it could as well name
-/// where the truth names one of those alternatives instead. They count
-/// neither way (as the truth's `undecidable_events` do in `score_diff.py`):
-/// the tool said which frames it cannot tell apart, not only its guess.
-pub fn declared_ambiguous(ds: &Dataset, res: &DiffResult) -> Vec<EventKey> {
-    let truth: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ds.dir.join("truth.json")).unwrap()).unwrap();
-    let want: BTreeSet<EventKey> = truth["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(jkey)
-        .collect();
-    let keys = |e: &diff::Event, f: Option<u32>| {
-        let (c, l) = match e.dir {
-            diff::Dir::C2s => (f, e.lb_frame),
-            diff::Dir::S2c => (e.client_frame, f),
-        };
-        key_of(
-            e.kind.word(),
-            e.dir.word(),
-            c.map(|x| x as u64),
-            l.map(|x| x as u64),
-        )
-    };
-    let got: BTreeSet<EventKey> = res.all_events().filter_map(keys_of_event).collect();
-    let mut out = Vec::new();
-    // Events of the other reading of a choice twincap reports ambiguous.
-    for f in &res.flows {
-        for a in &f.ambiguous {
-            for e in &a.events {
-                let (c, l) = match a.dir {
-                    diff::Dir::C2s => (Some(e.sender_frame as u64), None),
-                    diff::Dir::S2c => (None, Some(e.sender_frame as u64)),
-                };
-                out.extend(key_of(e.kind.word(), a.dir.word(), c, l));
-            }
-        }
-    }
-    for e in res.all_events().filter(|e| !e.alternatives.is_empty()) {
-        let Some(k) = keys_of_event(e) else { continue };
-        if want.contains(&k) {
-            continue;
-        }
-        for &a in &e.alternatives {
-            if let Some(ak) = keys(e, Some(a)) {
-                if want.contains(&ak) && !got.contains(&ak) {
-                    out.push(k.clone());
-                    out.push(ak);
-                }
-            }
-        }
-    }
-    out
-}
-
-fn keys_of_event(e: &diff::Event) -> Option<EventKey> {
-    key_of(
-        e.kind.word(),
-        e.dir.word(),
-        e.client_frame.map(|x| x as u64),
-        e.lb_frame.map(|x| x as u64),
-    )
-}
-
 pub fn score(ds: &Dataset, res: &DiffResult) -> Score {
     score_without(ds, res, &[])
 }
@@ -471,5 +404,173 @@ pub fn ratio(a: usize, b: usize) -> f64 {
         1.0
     } else {
         a as f64 / b as f64
+    }
+}
+
+/// Events the two captures cannot decide, found from the truth and the
+/// captures alone (never from twincap's output): sender frames of one
+/// truth flow and direction whose copies the receiver cannot tell apart.
+///
+/// Two sender frames are receiver twins when every TCP field and the
+/// payload are the same (sequence and acknowledgement numbers, flags,
+/// window, header length, timestamps, TTL, length, payload), their IP IDs
+/// are the same or the middle rewrites IP IDs on that flow and direction
+/// (the receiver then sees zero or a random number for both), and they were
+/// sent closer together than the path's delay varies (max minus min of the
+/// one-way delays of the dataset's packets in that direction the relay
+/// forwarded at once), so arrival times cannot say which copy is which
+/// either. The truth (from the relay's log) knows which of the twins was
+/// lost, held or duplicated; the two files hold both stories equally. Where
+/// twins carry different truth events, every event of the kinds lost,
+/// reordered and duplicated on any of them counts neither way, as
+/// `score_diff.py` treats a truth's `undecidable_events`.
+pub fn receiver_twins(ds: &Dataset) -> Vec<EventKey> {
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ds.dir.join("truth.json")).unwrap()).unwrap();
+    let by_frame = |cap: &Capture| -> HashMap<u32, usize> {
+        cap.packets
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.frame, i))
+            .collect()
+    };
+    let (ci, li) = (by_frame(&ds.client), by_frame(&ds.lb));
+    // (sender, receiver) packets of a truth packet in direction `dir`.
+    let ends = |p: &serde_json::Value| {
+        let c = p["client_frame"]
+            .as_u64()
+            .and_then(|f| ci.get(&(f as u32)))
+            .map(|&i| &ds.client.packets[i]);
+        let l = p["lb_frame"]
+            .as_u64()
+            .and_then(|f| li.get(&(f as u32)))
+            .map(|&i| &ds.lb.packets[i]);
+        if p["dir"] == "c2s" {
+            (c, l)
+        } else {
+            (l, c)
+        }
+    };
+    let flows = truth["flows"].as_array().unwrap();
+    // The path's delay spread per direction, over packets forwarded at once.
+    let mut spread: HashMap<String, (i64, i64)> = HashMap::new();
+    for p in flows.iter().flat_map(|f| f["packets"].as_array().unwrap()) {
+        let relay = p["relay"].as_str().unwrap_or("");
+        if !relay.starts_with("forwarded") {
+            continue;
+        }
+        if let (Some(s), Some(r)) = ends(p) {
+            let d = r.ts_ns - s.ts_ns;
+            let e = spread
+                .entry(p["dir"].as_str().unwrap_or("").to_string())
+                .or_insert((d, d));
+            e.0 = e.0.min(d);
+            e.1 = e.1.max(d);
+        }
+    }
+    let events: BTreeSet<EventKey> = truth["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(jkey)
+        .collect();
+    let mut out = Vec::new();
+    for f in flows {
+        for dir in ["c2s", "s2c"] {
+            let Some(&(lo, hi)) = spread.get(dir) else {
+                continue;
+            };
+            let packets: Vec<&serde_json::Value> = f["packets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["dir"] == dir)
+                .collect();
+            // The middle rewrites IP IDs here: some packet arrived with another.
+            let ip_id_rewritten = packets.iter().any(|p| match ends(p) {
+                (Some(s), Some(r)) => s.ip_id != r.ip_id,
+                _ => false,
+            });
+            let senders: Vec<&twincap_parser::TcpPacket> =
+                packets.iter().filter_map(|p| ends(p).0).collect();
+            let twins = |a: &twincap_parser::TcpPacket, b: &twincap_parser::TcpPacket| {
+                a.seq == b.seq
+                    && a.ack == b.ack
+                    && a.flags == b.flags
+                    && a.win == b.win
+                    && a.tcp_hdr_len == b.tcp_hdr_len
+                    && a.ts_val == b.ts_val
+                    && a.ts_ecr == b.ts_ecr
+                    && a.ttl == b.ttl
+                    && a.ip_len == b.ip_len
+                    && a.payload_hash == b.payload_hash
+                    && (a.ip_id == b.ip_id || ip_id_rewritten)
+                    && (a.ts_ns - b.ts_ns).abs() <= hi - lo
+            };
+            let key = |kind: &str, s: &twincap_parser::TcpPacket| {
+                (kind.to_string(), dir.to_string(), s.frame)
+            };
+            let kinds = |s: &twincap_parser::TcpPacket| -> Vec<&str> {
+                ["lost", "reordered", "duplicated"]
+                    .into_iter()
+                    .filter(|k| events.contains(&key(k, s)))
+                    .collect()
+            };
+            // Twins share seq and ack: compare within those groups only.
+            let mut groups: HashMap<(u32, u32), Vec<&twincap_parser::TcpPacket>> = HashMap::new();
+            for s in senders {
+                groups.entry((s.seq, s.ack)).or_default().push(s);
+            }
+            for g in groups.values() {
+                for (i, a) in g.iter().enumerate() {
+                    for b in &g[i + 1..] {
+                        if !twins(a, b) || kinds(a) == kinds(b) {
+                            continue;
+                        }
+                        for k in kinds(a).into_iter().chain(kinds(b)) {
+                            out.push(key(k, a));
+                            out.push(key(k, b));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Write a copy of the dataset under `out` (its captures linked, not
+/// copied) whose `truth.json` lists `undecidable` as `undecidable_events`,
+/// so that `shared/tools/score_diff.py` scores exactly what this test
+/// asserts.
+pub fn write_with_undecidable(ds: &Dataset, undecidable: &[EventKey], out: &Path) {
+    let name = ds.dir.file_name().unwrap();
+    let dir = out.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ds.dir.join("truth.json")).unwrap()).unwrap();
+    let events: Vec<serde_json::Value> = undecidable
+        .iter()
+        .map(|(kind, d, frame)| {
+            let side = if d == "c2s" {
+                "client_frame"
+            } else {
+                "lb_frame"
+            };
+            serde_json::json!({"kind": kind, "dir": d, side: frame})
+        })
+        .collect();
+    truth["undecidable_events"] = serde_json::Value::Array(events);
+    std::fs::write(dir.join("truth.json"), truth.to_string()).unwrap();
+    for side in ["client", "lb"] {
+        let from = std::fs::canonicalize(find(&ds.dir, side)).unwrap();
+        let to = dir.join(from.file_name().unwrap());
+        let _ = std::fs::remove_file(&to);
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&from, &to).unwrap();
+        #[cfg(not(unix))]
+        std::fs::copy(&from, &to).unwrap();
     }
 }
