@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         single_threaded: true,
         ..ReadOptions::default()
     };
-    let (Ok(client), Ok(lb)) = (
+    let (Ok(mut client), Ok(mut lb)) = (
         read_capture_bytes(Path::new("client.pcap"), client.to_vec(), &opts),
         read_capture_bytes(Path::new("lb.pcap"), lb.to_vec(), &opts),
     ) else {
@@ -34,9 +34,12 @@ fuzz_target!(|data: &[u8]| {
         diff::Side::new(&lb, &lb_conns),
         &diff::DiffOptions::default(),
     );
-    // The report reads both captures' expert flags, as `twincap diff` does.
+    // The report reads both captures' expert flags (on the captures as
+    // read) and, where a capture clock stepped, the captures put back on
+    // one clock, as `twincap diff` does.
     let client_analysis = analyze::analyze(&client, &client_conns);
     let lb_analysis = analyze::analyze(&lb, &lb_conns);
+    diff::clock::apply_steps(&mut client, &mut lb, &result.clock_steps);
     let caps = Captures {
         client: &client,
         client_conns: &client_conns,

@@ -138,18 +138,12 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
             );
         }
     }
-    let opts = DiffOptions {
+    let mut opts = DiffOptions {
         clock_offset_s: args.clock_offset,
         clock_drift_ppm: args.clock_drift_ppm,
+        clock_steps_taken_off: false,
     };
     progress.stage("pairing and aligning the two captures, expert flags");
-    let (client_side, lb_side) = (Side::new(&client, &client_conns), Side::new(&lb, &lb_conns));
-    let caps = Captures {
-        client: &client,
-        client_conns: &client_conns,
-        lb: &lb,
-        lb_conns: &lb_conns,
-    };
     // Only text and Markdown print the frame tables.
     let with_tables = matches!(args.format, Format::Text | Format::Md);
     fn sources<'a>(caps: Captures<'a>, (c, l): &'a (Analysis, Analysis)) -> report::Sources<'a> {
@@ -159,35 +153,71 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
             lb_analysis: l,
         }
     }
-    // Each side's expert flags (the host-side diagnoses read them) while
-    // the pairs are found; then each pair's rows are read for the report
-    // as the diff judges it.
-    let (result, analyses, per_flow) = diff::diff_with_rows(
-        client_side,
-        lb_side,
-        &opts,
-        || {
-            rayon::join(
-                || twincap_matcher::analyze::analyze(&client, &client_conns),
-                || twincap_matcher::analyze::analyze(&lb, &lb_conns),
-            )
-        },
-        |an, f| report::wants_rows(f, &sources(caps, an)),
-        |an, ctx, f, frames| {
-            let windows = report::Windows {
-                client_first_ns: ctx.client_window.first_ns,
-                lb_first_ns: ctx.lb_window.first_ns,
-            };
-            report::read_rows(
-                &sources(caps, an),
-                &ctx.clock,
-                windows,
-                f,
-                frames,
-                with_tables,
-            )
-        },
-    );
+    // Each side's expert flags, computed once on the captures as read
+    // (what Wireshark shows for each file).
+    let mut analyses_read = None;
+    let (mut client, mut lb) = (client, lb);
+    let mut clock_steps = Vec::new();
+    let (mut result, analyses, per_flow) = loop {
+        let caps = Captures {
+            client: &client,
+            client_conns: &client_conns,
+            lb: &lb,
+            lb_conns: &lb_conns,
+        };
+        let done = analyses_read.take();
+        // Each side's expert flags (the host-side diagnoses read them) while
+        // the pairs are found; then each pair's rows are read for the report
+        // as the diff judges it.
+        let diffed = diff::diff_with_rows(
+            Side::new(&client, &client_conns),
+            Side::new(&lb, &lb_conns),
+            &opts,
+            || {
+                done.unwrap_or_else(|| {
+                    rayon::join(
+                        || twincap_matcher::analyze::analyze(&client, &client_conns),
+                        || twincap_matcher::analyze::analyze(&lb, &lb_conns),
+                    )
+                })
+            },
+            |an, f| report::wants_rows(f, &sources(caps, an)),
+            |an, ctx, f, frames| {
+                let windows = report::Windows {
+                    client_first_ns: ctx.client_window.first_ns,
+                    lb_first_ns: ctx.lb_window.first_ns,
+                };
+                report::read_rows(
+                    &sources(caps, an),
+                    &ctx.clock,
+                    windows,
+                    f,
+                    frames,
+                    with_tables,
+                )
+            },
+        );
+        match diffed {
+            Ok(done) => break done,
+            // A capture clock stepped against the other: put the captures
+            // back on one clock each, so that the diff and the report read
+            // the same times, and diff again.
+            Err(stepped) => {
+                analyses_read = Some(stepped.side_work);
+                diff::clock::apply_steps(&mut client, &mut lb, &stepped.steps);
+                clock_steps = stepped.steps;
+                opts.clock_steps_taken_off = true;
+            }
+        }
+    };
+    result.clock_steps = clock_steps;
+    let (client_side, lb_side) = (Side::new(&client, &client_conns), Side::new(&lb, &lb_conns));
+    let caps = Captures {
+        client: &client,
+        client_conns: &client_conns,
+        lb: &lb,
+        lb_conns: &lb_conns,
+    };
     stage("diff and analyze");
     if let Some(out) = &args.export {
         progress.stage("writing the pcapng export");

@@ -575,3 +575,49 @@ fn captures_of_different_times_do_not_overlap() {
     assert_eq!(d[0]["severity"], "error");
     assert!(diagnoses(&report, "path_loss").is_empty(), "not losses");
 }
+
+/// The LB capture's clock set back 2 s at frame 260
+/// (`fixtures/lab/probe-clock-step-s11`, made from
+/// `probe-loss-dup-reorder-s11` by `tests/tools/set_clock.py`): the step is
+/// found where the file's time goes back, said in one `clock_step` finding
+/// and in `clock_steps`, and every event is the one the same captures give
+/// without the step.
+#[test]
+fn a_clock_set_back_mid_capture_changes_no_event() {
+    let (stepped, _) = run("probe-clock-step-s11");
+    let (plain, _) = run("probe-loss-dup-reorder-s11");
+    assert!(plain.get("clock_steps").is_none());
+    let steps = stepped["clock_steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0]["side"], "lb");
+    assert_eq!(u(&steps[0]["frame"]), 260);
+    let step = steps[0]["step_s"].as_f64().unwrap();
+    assert!((step + 2.0).abs() < 1e-3, "step {step}");
+    let found = diagnoses(&stepped, "clock_step");
+    assert_eq!(found.len(), 1);
+    assert_eq!(frames(found[0], "lb"), BTreeSet::from([259, 260]));
+    assert!(found[0]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("set back 2.000 s at LB frame 260"));
+    let events = |r: &Value| -> Vec<(String, String, Value, Value)> {
+        let flows = r["flows"].as_array().unwrap().iter();
+        let unmatched = ["client", "lb"]
+            .into_iter()
+            .flat_map(|s| r["unmatched"][s].as_array().unwrap().iter());
+        flows
+            .chain(unmatched)
+            .flat_map(|f| f["events"].as_array().unwrap().iter())
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_string(),
+                    e["dir"].as_str().unwrap().to_string(),
+                    e["client_frame"].clone(),
+                    e["lb_frame"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert!(!events(&plain).is_empty());
+    assert_eq!(events(&stepped), events(&plain));
+}

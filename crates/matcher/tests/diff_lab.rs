@@ -29,7 +29,7 @@ fn lab_datasets_score_at_target() {
         if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
             continue;
         }
-        let ds = Dataset::open(&dir);
+        let mut ds = Dataset::open(&dir);
         let t = std::time::Instant::now();
         let res = ds.diff();
         let wall = t.elapsed().as_secs_f64();

@@ -572,9 +572,9 @@ mod clock {
         assert!(off.abs() < 150e-6, "offset error {off}");
     }
 
-    #[test]
-    fn drift_is_estimated_over_a_long_capture() {
-        // 40 connections over 40 s, LB clock 50 ppm fast and 2 s behind.
+    /// 40 connections one second apart, the LB clock `offset_us` off the
+    /// client's and `ppm` fast: both captures, frames numbered.
+    fn forty_connections(offset_us: i64, ppm: f64) -> (Capture, Capture) {
         let mut client = Vec::new();
         let mut lb = Vec::new();
         for i in 0..40u32 {
@@ -588,12 +588,44 @@ mod clock {
                 50_000 + i as u16,
                 40_000 + (i % 4) as u16,
             );
-            w.lb_offset_us = -2_000_000 + (t0 as f64 * 50e-6) as i64;
+            w.lb_offset_us = offset_us + (t0 as f64 * ppm * 1e-6) as i64;
             let r = w.render();
             client.extend(r.client);
             lb.extend(r.lb);
         }
-        let (res, _, _) = run(client, lb);
+        (capture(client, false), capture(lb, true))
+    }
+
+    /// Diff two captures as they are (frames in file order).
+    fn diff_as_is(c: &Capture, l: &Capture) -> DiffResult {
+        let (cc, lc) = (conn::split(c), conn::split(l));
+        diff::diff(
+            Side::new(c, &cc),
+            Side::new(l, &lc),
+            &DiffOptions::default(),
+        )
+    }
+
+    /// Set a capture's clock by `step_us` from the first packet of the
+    /// 21st connection on (the frames keep their order, as a capture
+    /// written while the clock was set does). Returns that frame.
+    fn set_clock(cap: &mut Capture, step_us: i64) -> u32 {
+        let at = cap
+            .packets
+            .iter()
+            .position(|p| p.ts_ns >= 21_000_000_000)
+            .unwrap();
+        for p in &mut cap.packets[at..] {
+            p.ts_ns += step_us * 1000;
+        }
+        cap.packets[at].frame
+    }
+
+    #[test]
+    fn drift_is_estimated_over_a_long_capture() {
+        // LB clock 50 ppm fast and 2 s behind: a drift, not a step.
+        let (c, l) = forty_connections(-2_000_000, 50.0);
+        let res = diff_as_is(&c, &l);
         assert_eq!(res.flows.len(), 40);
         assert!(
             (res.clock.drift_ppm - 50.0).abs() < 5.0,
@@ -601,6 +633,50 @@ mod clock {
             res.clock.drift_ppm
         );
         assert_eq!(events(&res), vec![]);
+        assert_eq!(res.clock_steps, vec![]);
+    }
+
+    /// The LB clock set back 2 s halfway (its own timestamps go back):
+    /// found at the frame where they do, taken off, and nothing is lost
+    /// or injected across it.
+    #[test]
+    fn lb_clock_set_back_is_found_and_taken_off() {
+        let (c, mut l) = forty_connections(250_000, 0.0);
+        let frame = set_clock(&mut l, -2_000_000);
+        let res = diff_as_is(&c, &l);
+        assert_eq!(res.flows.len(), 40);
+        assert_eq!(events(&res), vec![]);
+        assert_eq!(res.clock_steps.len(), 1, "{:?}", res.clock_steps);
+        let st = res.clock_steps[0];
+        assert_eq!((st.side, st.frame), ("lb", frame));
+        assert!((st.step_s + 2.0).abs() < 1e-3, "step {}", st.step_s);
+    }
+
+    /// The client clock set back 1 s: the step is the client's.
+    #[test]
+    fn client_clock_set_back_is_the_clients_step() {
+        let (mut c, l) = forty_connections(250_000, 0.0);
+        let frame = set_clock(&mut c, -1_000_000);
+        let res = diff_as_is(&c, &l);
+        assert_eq!(events(&res), vec![]);
+        assert_eq!(res.clock_steps.len(), 1, "{:?}", res.clock_steps);
+        let st = res.clock_steps[0];
+        assert_eq!((st.side, st.frame), ("client", frame));
+        assert!((st.step_s + 1.0).abs() < 1e-3, "step {}", st.step_s);
+    }
+
+    /// A clock set forward leaves a gap, no time going back: the step is
+    /// taken off the LB capture (either reading compares the same).
+    #[test]
+    fn lb_clock_set_forward_is_found_at_the_gap() {
+        let (c, mut l) = forty_connections(250_000, 0.0);
+        let frame = set_clock(&mut l, 500_000);
+        let res = diff_as_is(&c, &l);
+        assert_eq!(events(&res), vec![]);
+        assert_eq!(res.clock_steps.len(), 1, "{:?}", res.clock_steps);
+        let st = res.clock_steps[0];
+        assert_eq!((st.side, st.frame), ("lb", frame));
+        assert!((st.step_s - 0.5).abs() < 1e-3, "step {}", st.step_s);
     }
 
     #[test]
@@ -613,6 +689,7 @@ mod clock {
         let opts = DiffOptions {
             clock_offset_s: Some(-42.0),
             clock_drift_ppm: None,
+            clock_steps_taken_off: false,
         };
         let res = diff::diff(Side::new(&c, &cc), Side::new(&l, &lc), &opts);
         assert_eq!(res.clock.source, "given");

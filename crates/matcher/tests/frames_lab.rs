@@ -16,7 +16,7 @@ fn rows_carry_every_frame_and_every_event_on_the_lab_datasets() {
     assert!(dirs.len() >= 10, "lab datasets missing");
     let (mut rows_seen, mut events_seen) = (0, 0);
     for dir in dirs {
-        let ds = Dataset::open(&dir);
+        let mut ds = Dataset::open(&dir);
         let res = ds.diff();
         let client = Side::new(&ds.client, &ds.client_conns);
         let lb = Side::new(&ds.lb, &ds.lb_conns);

@@ -223,6 +223,7 @@ pub fn diagnose(inp: &Inputs) -> Vec<Diagnosis> {
     slow_reader(inp, &mut out);
     spurious_retransmission(inp, &mut out);
     capture_window(inp, &mut out);
+    clock_steps(inp, &mut out);
     note_undecidable(inp.result, &mut out);
     for d in &mut out {
         d.client_filter = filter(d.client_stream, &d.client_frames);
@@ -1334,6 +1335,57 @@ fn spurious_in(
 
 /// Captures that do not overlap in time, and packets that crossed while
 /// only one capture ran.
+/// `clock_step`: one capture clock was set while both captures ran. The
+/// diff found it (`DiffResult::clock_steps`) and compared the times after
+/// it with the step taken off; Wireshark still shows them as captured, so
+/// the engineer must know.
+fn clock_steps(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    for st in &inp.result.clock_steps {
+        let (cap, name) = if st.side == "client" {
+            (inp.caps.client, "client")
+        } else {
+            (inp.caps.lb, "LB")
+        };
+        let packets = &cap.packets;
+        let at = packets.partition_point(|p| p.frame < st.frame);
+        // Times before the step are as captured: the file's own time going
+        // back there says that its clock was set.
+        let before = at.checked_sub(1).map(|i| &packets[i]);
+        let back = before
+            .map(|p| st.time_ns - p.ts_ns)
+            .filter(|&d| d < 0 && st.step_s < 0.0);
+        let summary = match back {
+            Some(d) => format!(
+                "The {name} capture's clock was set back {:.3} s at {name} frame {} (its own timestamps go back {:.3} s there). Its times from that frame on are compared, and shown here, with the step taken off; Wireshark shows them as captured.",
+                -st.step_s,
+                st.frame,
+                -d as f64 / 1e9
+            ),
+            None => format!(
+                "The two capture clocks moved {:+.3} s against each other (LB clock minus client clock) at {name} frame {}: one of them was set (an NTP step, a resumed VM). {name} times from that frame on are compared, and shown here, with the step taken off; Wireshark shows them as captured.",
+                st.step_s, st.frame
+            ),
+        };
+        let frames: Vec<u32> = before
+            .map(|p| p.frame)
+            .into_iter()
+            .chain([st.frame])
+            .collect();
+        let (client_frames, lb_frames) = if st.side == "client" {
+            (frames, Vec::new())
+        } else {
+            (Vec::new(), frames)
+        };
+        out.push(
+            Diagnosis::new("clock_step", Severity::Info, summary)
+                .frames(client_frames, lb_frames)
+                .figure("step_s", json!(st.step_s))
+                .figure("frame", json!(st.frame))
+                .figure("side", json!(st.side)),
+        );
+    }
+}
+
 fn capture_window(inp: &Inputs, out: &mut Vec<Diagnosis>) {
     let r = inp.result;
     let (cw, lw) = (r.client_window, r.lb_window);

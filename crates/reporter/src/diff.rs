@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use twincap_matcher::analyze::Analysis;
 use twincap_matcher::diff::frames::FramePair;
 use twincap_matcher::diff::{
-    AlignStats, Ambiguity, ClockEstimate, ConnRef, DiffResult, Dir, Event, EventKind, Evidence,
-    F5Pair, FlowPair, Modification, NatChange, SideRstCause, Unmatched,
+    AlignStats, Ambiguity, ClockEstimate, ClockStep, ConnRef, DiffResult, Dir, Event, EventKind,
+    Evidence, F5Pair, FlowPair, Modification, NatChange, SideRstCause, Unmatched,
 };
 use twincap_parser::Capture;
 
@@ -25,6 +25,10 @@ pub struct DiffReport {
     pub schema: &'static str,
     pub files: Files,
     pub clock: ClockEstimate,
+    /// Where one capture clock stepped against the other while both ran
+    /// (LB times after a step are read with it taken off); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clock_steps: Vec<ClockStep>,
     pub summary: Summary,
     /// Findings in words, most severe first (docs/diagnoses.md).
     pub diagnoses: Vec<Diagnosis>,
@@ -664,6 +668,7 @@ impl DiffReport {
                 lb: file_out(lb, lb_conns, res.lb_window.first_ns, res.lb_window.last_ns),
             },
             clock: res.clock,
+            clock_steps: res.clock_steps.clone(),
             summary: Summary {
                 pairs: res.flows.len(),
                 unmatched_client: res.unmatched_client.len(),
@@ -723,6 +728,8 @@ pub fn write_json_flows<W: std::io::Write>(
         schema: &'static str,
         files: &'a Files,
         clock: &'a ClockEstimate,
+        #[serde(skip_serializing_if = "<[ClockStep]>::is_empty")]
+        clock_steps: &'a [ClockStep],
         summary: &'a Summary,
         diagnoses: &'a [Diagnosis],
         flows: Flows<'a>,
@@ -747,6 +754,7 @@ pub fn write_json_flows<W: std::io::Write>(
         schema: r.schema,
         files: &r.files,
         clock: &r.clock,
+        clock_steps: &r.clock_steps,
         summary: &r.summary,
         diagnoses: &r.diagnoses,
         flows: Flows {

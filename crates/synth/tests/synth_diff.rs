@@ -11,7 +11,7 @@ fn check(name: &str, cfg: &Config) {
     let dir =
         std::env::temp_dir().join(format!("twincap-synth-test-{}-{name}", std::process::id()));
     let sum = generate(cfg, &dir).unwrap();
-    let ds = Dataset::open(&dir);
+    let mut ds = Dataset::open(&dir);
     let res = ds.diff();
     let sc = score(&ds, &res);
     let mut line = format!(

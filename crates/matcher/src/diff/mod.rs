@@ -41,6 +41,24 @@ pub struct DiffOptions {
     pub clock_offset_s: Option<f64>,
     /// LB clock drift, ppm (with `clock_offset_s`).
     pub clock_drift_ppm: Option<f64>,
+    /// Do not look for clock steps (the captures have had them taken off).
+    pub clock_steps_taken_off: bool,
+}
+
+/// What [`diff_with_rows`] returns: the result, what `alongside` returned,
+/// and `each`'s answers by index into the result's `flows`.
+pub type Diffed<W, T> = (DiffResult, W, Vec<(usize, T)>);
+
+/// One capture clock stepped against the other while both ran
+/// ([`clock::steps`]): what [`diff_with_rows`] returns instead of a result,
+/// so that the caller puts the captures back on one clock each
+/// ([`clock::apply_steps`]) and diffs again (with
+/// [`DiffOptions::clock_steps_taken_off`]), and the report reads the same
+/// corrected times as the diff.
+pub struct ClockStepped<W> {
+    pub steps: Vec<ClockStep>,
+    /// What `alongside` returned (it read the captures as they were).
+    pub side_work: W,
 }
 
 /// Pairs the clock is estimated from, at most (evenly spread).
@@ -90,6 +108,8 @@ impl Prepared {
                     dir: d,
                     client_ns: c.ts_ns,
                     lb_ns: l.ts_ns,
+                    client_frame: c.frame,
+                    lb_frame: l.frame,
                 });
             }
         }
@@ -116,9 +136,33 @@ fn global_delays(samples: &[ClockSample], clock: &ClockEstimate) -> [i64; 2] {
     out
 }
 
-/// Pair, align and judge two captures.
+/// Pair, align and judge two captures. Where a capture clock stepped, the
+/// result is that of the captures put back on one clock each (copies: the
+/// captures given are left as they are), with `clock_steps` saying where.
 pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
-    diff_with_rows(client, lb, opts, || (), |_, _| false, |_, _, _, _| ()).0
+    match diff_with_rows(client, lb, opts, || (), |_, _| false, |_, _, _, _| ()) {
+        Ok((res, _, _)) => res,
+        Err(stepped) => {
+            let (mut c, mut l) = (client.cap.clone(), lb.cap.clone());
+            clock::apply_steps(&mut c, &mut l, &stepped.steps);
+            let again = DiffOptions {
+                clock_steps_taken_off: true,
+                ..*opts
+            };
+            let Ok((mut res, _, _)) = diff_with_rows(
+                Side::new(&c, client.conns),
+                Side::new(&l, lb.conns),
+                &again,
+                || (),
+                |_, _| false,
+                |_, _, _, _| (),
+            ) else {
+                unreachable!("no steps are looked for once taken off");
+            };
+            res.clock_steps = stepped.steps;
+            res
+        }
+    }
 }
 
 /// [`diff`] for a caller that reads pairs packet by packet: `alongside`
@@ -128,7 +172,8 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
 /// was judged on (with the diff's clock and capture windows in the
 /// context), so nothing is aligned twice and the rows of one pair are
 /// dropped before the next. Returns the result, what `alongside` returned,
-/// and `each`'s answers by index into the result's `flows`.
+/// and `each`'s answers by index into the result's `flows`; or, where a
+/// capture clock stepped against the other ([`ClockStepped`]), the steps.
 pub fn diff_with_rows<W, T, A, P, E>(
     client: Side,
     lb: Side,
@@ -136,7 +181,7 @@ pub fn diff_with_rows<W, T, A, P, E>(
     alongside: A,
     wants: P,
     each: E,
-) -> (DiffResult, W, Vec<(usize, T)>)
+) -> Result<Diffed<W, T>, ClockStepped<W>>
 where
     W: Send + Sync,
     T: Send,
@@ -158,6 +203,12 @@ where
         || pair_up(&client, &lb, opts, client_window, lb_window),
         alongside,
     );
+    // A clock stepped while both captures ran breaks every time compared
+    // across the step: the caller takes the steps off and diffs again.
+    let paired = match paired {
+        Ok(paired) => paired,
+        Err(steps) => return Err(ClockStepped { steps, side_work }),
+    };
     let Paired {
         chosen,
         extras,
@@ -229,10 +280,11 @@ where
         flows,
         unmatched_client,
         unmatched_lb,
+        clock_steps: Vec::new(),
         typical_delay_ns: typical,
     };
     f5::annotate(&mut res, &ctx.client, &ctx.lb);
-    (res, side_work, answers)
+    Ok((res, side_work, answers))
 }
 
 /// The pairs, the clock and the capture windows: steps 1-3 of [`diff`].
@@ -249,14 +301,14 @@ struct Paired {
 
 /// Pair the connections on evidence, estimate the clock from the sure
 /// matches of those pairs, pair again with times that must agree, and
-/// find when each capture ran.
+/// find when each capture ran; or the clock steps found on the way.
 fn pair_up(
     client: &Side,
     lb: &Side,
     opts: &DiffOptions,
     client_window: Window,
     lb_window: Window,
-) -> Paired {
+) -> Result<Paired, Vec<ClockStep>> {
     let (client, lb) = (*client, *lb);
     let (n_client, n_lb) = (client.conns.list.len(), lb.conns.list.len());
     // 1. Pairs on evidence alone.
@@ -276,6 +328,12 @@ fn pair_up(
         })
         .flatten()
         .collect();
+    if opts.clock_offset_s.is_none() && !opts.clock_steps_taken_off {
+        let steps = clock::steps(&samples, &client.cap.packets, &lb.cap.packets);
+        if !steps.is_empty() {
+            return Err(steps);
+        }
+    }
     samples.sort_unstable_by_key(|s| s.client_ns);
     let clock = match opts.clock_offset_s {
         Some(off) => ClockEstimate {
@@ -357,12 +415,12 @@ fn pair_up(
     );
     drop(spans);
 
-    Paired {
+    Ok(Paired {
         chosen,
         extras,
         clock,
         typical,
         client_bounds,
         lb_bounds,
-    }
+    })
 }

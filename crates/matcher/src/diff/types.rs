@@ -140,6 +140,24 @@ impl Event {
     }
 }
 
+/// A step of one capture clock against the other while both captures ran
+/// ([`super::clock::steps`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ClockStep {
+    /// The capture whose clock was set: `client` where its own timestamps
+    /// go back there, else `lb` (a step forward cannot be told from a
+    /// quiet moment, and either reading compares the same).
+    pub side: &'static str,
+    /// The first frame of that capture after the step.
+    pub frame: u32,
+    /// That frame's time as captured, ns since the epoch.
+    #[serde(skip)]
+    pub time_ns: i64,
+    /// How far that capture's clock moved, seconds (negative: back). Its
+    /// frames from `frame` on are read with it taken off.
+    pub step_s: f64,
+}
+
 /// How the two clocks relate: `lb_time = client_time + offset + drift * (client_time - reference)`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ClockEstimate {
@@ -384,6 +402,10 @@ pub struct DiffResult {
     pub flows: Vec<FlowPair>,
     pub unmatched_client: Vec<Unmatched>,
     pub unmatched_lb: Vec<Unmatched>,
+    /// Steps of one capture clock against the other, in time order (empty
+    /// almost always). The captures the result refers to have them taken
+    /// off ([`super::clock::apply_steps`]).
+    pub clock_steps: Vec<ClockStep>,
     /// Median one-way delay per direction over the whole capture (client
     /// clock, ns): what [`super::frames::frame_pairs`] needs, beyond the
     /// clock, to redo a pair's alignment exactly as the diff did.

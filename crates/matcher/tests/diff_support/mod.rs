@@ -199,12 +199,18 @@ impl Dataset {
             lb_conns,
         }
     }
-    pub fn diff(&self) -> DiffResult {
-        diff::diff(
+    /// Diff the two captures. Where a capture clock stepped, the dataset's
+    /// captures are then put back on one clock each, as the command does,
+    /// so that what is read from them afterwards (rows, delays) agrees with
+    /// the result.
+    pub fn diff(&mut self) -> DiffResult {
+        let res = diff::diff(
             Side::new(&self.client, &self.client_conns),
             Side::new(&self.lb, &self.lb_conns),
             &DiffOptions::default(),
-        )
+        );
+        diff::clock::apply_steps(&mut self.client, &mut self.lb, &res.clock_steps);
+        res
     }
 }
 
