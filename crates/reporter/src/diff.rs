@@ -716,61 +716,158 @@ pub fn write_json<W: std::io::Write>(r: &DiffReport, mut w: W) -> std::io::Resul
 /// each flow made from `res` just as it is written and dropped after: the
 /// same bytes as [`write_json`] of the whole report, without holding every
 /// flow's events as text at once. `caps` are the captures of `res`.
+///
+/// The flows are made and serialized in parallel, [`JSON_FLOWS_AT_ONCE`]
+/// at a time, each already at its depth ([`PrettyAt`]); the object around
+/// them is written here the way serde_json's pretty printer writes a struct.
 pub fn write_json_flows<W: std::io::Write>(
     r: &DiffReport,
     res: &DiffResult,
     caps: &Captures,
     mut w: W,
 ) -> std::io::Result<()> {
-    /// [`DiffReport`]'s serialized fields, in its order.
-    #[derive(Serialize)]
-    struct Json<'a> {
-        schema: &'static str,
-        files: &'a Files,
-        clock: &'a ClockEstimate,
-        #[serde(skip_serializing_if = "<[ClockStep]>::is_empty")]
-        clock_steps: &'a [ClockStep],
-        summary: &'a Summary,
-        diagnoses: &'a [Diagnosis],
-        flows: Flows<'a>,
-        unmatched: &'a UnmatchedOut,
+    debug_assert!(r.flows.is_empty());
+    let sides = Sides {
+        client: caps.client,
+        lb: caps.lb,
+        client_first_ns: res.client_window.first_ns,
+        lb_first_ns: res.lb_window.first_ns,
+    };
+    // A field of the top-level object, its value at depth 1.
+    fn field<W: std::io::Write>(
+        w: &mut W,
+        key: &str,
+        value: &impl Serialize,
+    ) -> std::io::Result<()> {
+        write!(w, ",\n  \"{key}\": ")?;
+        value.serialize(&mut serde_json::Serializer::with_formatter(
+            w,
+            PrettyAt::new(1),
+        ))?;
+        Ok(())
     }
-    struct Flows<'a> {
-        res: &'a DiffResult,
-        sides: Sides<'a>,
+    write!(w, "{{\n  \"schema\": ")?;
+    serde_json::to_writer(&mut w, r.schema)?;
+    field(&mut w, "files", &r.files)?;
+    field(&mut w, "clock", &r.clock)?;
+    if !r.clock_steps.is_empty() {
+        field(&mut w, "clock_steps", &r.clock_steps)?;
     }
-    impl Serialize for Flows<'_> {
-        fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-            use serde::ser::SerializeSeq;
-            let mut seq = ser.serialize_seq(Some(self.res.flows.len()))?;
-            for f in &self.res.flows {
-                seq.serialize_element(&flow_out(f, &self.sides))?;
-            }
-            seq.end()
+    field(&mut w, "summary", &r.summary)?;
+    field(&mut w, "diagnoses", &r.diagnoses)?;
+    w.write_all(b",\n  \"flows\": [")?;
+    for (n, chunk) in res.flows.chunks(JSON_FLOWS_AT_ONCE).enumerate() {
+        let texts: Vec<Vec<u8>> = chunk
+            .par_iter()
+            .map(|f| {
+                let mut buf = Vec::new();
+                let mut ser = serde_json::Serializer::with_formatter(&mut buf, PrettyAt::new(2));
+                flow_out(f, &sides)
+                    .serialize(&mut ser)
+                    .expect("a flow serializes into memory");
+                buf
+            })
+            .collect();
+        for (i, t) in texts.iter().enumerate() {
+            w.write_all(if n == 0 && i == 0 {
+                b"\n    "
+            } else {
+                b",\n    "
+            })?;
+            w.write_all(t)?;
         }
     }
-    debug_assert!(r.flows.is_empty());
-    let json = Json {
-        schema: r.schema,
-        files: &r.files,
-        clock: &r.clock,
-        clock_steps: &r.clock_steps,
-        summary: &r.summary,
-        diagnoses: &r.diagnoses,
-        flows: Flows {
-            res,
-            sides: Sides {
-                client: caps.client,
-                lb: caps.lb,
-                client_first_ns: res.client_window.first_ns,
-                lb_first_ns: res.lb_window.first_ns,
-            },
-        },
-        unmatched: &r.unmatched,
-    };
-    serde_json::to_writer_pretty(&mut w, &json)?;
-    w.write_all(b"\n")?;
+    if !res.flows.is_empty() {
+        w.write_all(b"\n  ")?;
+    }
+    w.write_all(b"]")?;
+    field(&mut w, "unmatched", &r.unmatched)?;
+    w.write_all(b"\n}\n")?;
     w.flush()
+}
+
+/// Flows made and serialized at once by [`write_json_flows`]: enough to
+/// keep both cores busy, few enough that their text stays small (a few MB).
+const JSON_FLOWS_AT_ONCE: usize = 512;
+
+/// serde_json's pretty printer (two spaces per level) for a value that
+/// sits `depth` levels deep in a document: the same bytes the whole
+/// document's pretty printer writes for it there.
+struct PrettyAt {
+    depth: usize,
+    has_value: bool,
+}
+
+impl PrettyAt {
+    fn new(depth: usize) -> PrettyAt {
+        PrettyAt {
+            depth,
+            has_value: false,
+        }
+    }
+    fn indent<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        for _ in 0..self.depth {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+    fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b)
+    }
+    fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(b)
+    }
+    fn item<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+}
+
+impl serde_json::ser::Formatter for PrettyAt {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"{")
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 pub fn to_yaml(r: &DiffReport) -> String {
@@ -1292,4 +1389,41 @@ pub fn to_md(r: &DiffReport) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PrettyAt;
+    use serde::Serialize;
+
+    fn at(depth: usize, v: &serde_json::Value) -> String {
+        let mut buf = Vec::new();
+        v.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut buf,
+            PrettyAt::new(depth),
+        ))
+        .unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    /// A value printed at depth 2 is what serde_json's pretty printer
+    /// writes for it inside two levels (nested, empty arrays and objects).
+    #[test]
+    fn a_value_at_depth_is_the_pretty_printers_bytes_there() {
+        let v = serde_json::json!({
+            "a": [1, {"b": [], "c": {}}, [[2], "x\ny"]],
+            "d": {"e": null, "f": [true]},
+            "g": []
+        });
+        assert_eq!(at(0, &v), serde_json::to_string_pretty(&v).unwrap());
+        let doc = serde_json::json!({"flows": [v.clone(), v.clone()]});
+        let inner = at(2, &v);
+        assert_eq!(
+            serde_json::to_string_pretty(&doc).unwrap(),
+            format!("{{\n  \"flows\": [\n    {inner},\n    {inner}\n  ]\n}}")
+        );
+        for empty in [serde_json::json!([]), serde_json::json!({})] {
+            assert_eq!(at(3, &empty), serde_json::to_string(&empty).unwrap());
+        }
+    }
 }
