@@ -200,8 +200,10 @@ pub fn sides<'a>(d: Dir, client: &Side<'a>, lb: &Side<'a>) -> (Side<'a>, Side<'a
 
 fn range(sorted: &[((u32, u32, u32), u32)], k: (u32, u32, u32)) -> &[((u32, u32, u32), u32)] {
     let a = sorted.partition_point(|e| e.0 < k);
-    let b = a + sorted[a..].partition_point(|e| e.0 == k);
-    &sorted[a..b]
+    // Runs of one key are short (a packet and its retransmissions), and
+    // every caller walks the run anyway: a scan, not a second search.
+    let n = sorted[a..].iter().take_while(|e| e.0 == k).count();
+    &sorted[a..a + n]
 }
 
 /// Pairs (sender position, receiver position) whose key occurs exactly once
