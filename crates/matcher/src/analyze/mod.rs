@@ -191,13 +191,16 @@ pub fn analyze(cap: &Capture, conns: &Connections) -> Analysis {
     let reused = reused_port_streams(conns);
     let last = last_packet_of_streams(conns);
     let shards = rayon::current_num_threads().clamp(1, 64);
+    // Each shard asks of every packet whether it is its own: a table, not
+    // a division per packet and shard.
+    let shard_of: Vec<u8> = (0..conns.list.len()).map(|s| (s % shards) as u8).collect();
     let parts: Vec<Analysis> = (0..shards)
         .into_par_iter()
         .map(|shard| {
             let mut analyzer = Analyzer::default();
             for (index, (&stream, p)) in conns.stream_of.iter().zip(&cap.packets).enumerate() {
                 let s = stream as usize;
-                if s % shards != shard {
+                if shard_of[s] as usize != shard {
                     continue;
                 }
                 analyzer.push(index as u32, p, sacks_of(cap, p), stream, reused[s]);
