@@ -177,6 +177,9 @@ pub fn frame_pairs(
     frame_pairs_from(client, lb, clock, &prep, &aligned, flow)
 }
 
+/// Events of one flow up to which each finds its row by a scan of the rows.
+const EVENTS_SCANNED: usize = 16;
+
 /// [`frame_pairs`] from the pair's alignment as the diff made it (`prep`,
 /// and the alignment of each direction), without redoing it.
 pub fn frame_pairs_from(
@@ -187,27 +190,37 @@ pub fn frame_pairs_from(
     aligned: &[DirAlignment; 2],
     flow: &FlowPair,
 ) -> Vec<FramePair> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(
+        prep.dirs
+            .iter()
+            .map(|dp| dp.sender.len() + dp.receiver.len())
+            .sum(),
+    );
     for d in Dir::BOTH {
         let al = &aligned[d.index()];
         direction_rows(d, &prep.dirs[d.index()], al, client, lb, clock, &mut out);
     }
     // The flow's events onto their rows: an event names the same frames
-    // (packet indices) as the row of its packet.
+    // (packet indices) as the row of its packet (one row per key: a row
+    // per sender packet, one per receiver packet nobody sent).
     let key = |d: Dir, c: Option<u32>, l: Option<u32>| (d.index(), c, l);
-    let rows: FxHashMap<_, usize> = out
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.copy == 1)
-        .map(|(i, f)| {
-            (
-                key(f.dir, f.client.map(|c| c.packet), f.lb.map(|c| c.packet)),
-                i,
-            )
-        })
-        .collect();
+    let row_key = |f: &FramePair| key(f.dir, f.client.map(|c| c.packet), f.lb.map(|c| c.packet));
+    // Most flows have a few events among hundreds of rows: each event looks
+    // for its row; a table of every row only where events are many.
+    let rows: Option<FxHashMap<_, usize>> = (flow.events.len() > EVENTS_SCANNED).then(|| {
+        out.iter()
+            .enumerate()
+            .filter(|(_, f)| f.copy == 1)
+            .map(|(i, f)| (row_key(f), i))
+            .collect()
+    });
     for e in &flow.events {
-        let Some(&i) = rows.get(&key(e.dir, e.client_packet, e.lb_packet)) else {
+        let k = key(e.dir, e.client_packet, e.lb_packet);
+        let found = match &rows {
+            Some(rows) => rows.get(&k).copied(),
+            None => out.iter().rposition(|f| f.copy == 1 && row_key(f) == k),
+        };
+        let Some(i) = found else {
             continue;
         };
         match (e.kind, e.modification) {
