@@ -9,8 +9,9 @@
 #   10000 x 206 = 2.06M, in fact 2.11M, packets per side.
 # env: BENCH_DIR (default /tmp/twincap-bench), CARGO_TARGET_DIR.
 #
-# Prints the best wall time of each over RUNS runs, the ratio diff/merge
-# (target < 1), the peak
+# Prints the best wall time and CPU time (user + system, the figure to
+# compare when other work loads the machine) of each over RUNS runs, the
+# ratio diff/merge (target < 1), the peak
 # resident memory of the diff and that memory per input packet (target < 100).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +42,10 @@ wall() { # "Elapsed (wall clock) time (h:mm:ss or m:ss): 0:02.31" -> seconds
     sed -n "s/.*m:ss): //p" "$1" | awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }'
 }
 rss() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
-d=""; m=""; dk=0
+cpu() { # user + system seconds: the figure that holds under other load
+    sed -n 's/.*\(User\|System\) time (seconds): //p' "$1" | awk '{ s += $1 } END { print s }'
+}
+d=""; m=""; dk=0; dc=""; mc=""
 i=0
 while [ "$i" -lt "$runs" ]; do
     /usr/bin/time -v "$bin/twincap" diff "$dir/client.pcap" "$dir/lb.pcap" --format json -o "$dir/diff.json" 2> "$dir/diff.time"
@@ -51,14 +55,18 @@ while [ "$i" -lt "$runs" ]; do
     m=$(awk -v a="$m" -v b="$mw" 'BEGIN { print (a == "" || b < a) ? b : a }')
     k=$(rss "$dir/diff.time"); [ "$k" -gt "$dk" ] && dk=$k
     mk=$(rss "$dir/merge.time")
-    echo "run $((i + 1)): twincap diff ${dw}s, mergecap ${mw}s"
+    dcpu=$(cpu "$dir/diff.time"); mcpu=$(cpu "$dir/merge.time")
+    dc=$(awk -v a="$dc" -v b="$dcpu" 'BEGIN { print (a == "" || b < a) ? b : a }')
+    mc=$(awk -v a="$mc" -v b="$mcpu" 'BEGIN { print (a == "" || b < a) ? b : a }')
+    echo "run $((i + 1)): twincap diff ${dw}s (CPU ${dcpu}s), mergecap ${mw}s (CPU ${mcpu}s), load $(cut -d' ' -f1 /proc/loadavg)"
     i=$((i + 1))
 done
 echo "input packets (both sides): $packets"
-echo "twincap diff: ${d}s, peak ${dk} KB"
-echo "mergecap:     ${m}s, peak ${mk} KB"
-awk -v d="$d" -v m="$m" -v k="$dk" -v n="$packets" 'BEGIN {
+echo "twincap diff: ${d}s, CPU ${dc}s, peak ${dk} KB"
+echo "mergecap:     ${m}s, CPU ${mc}s, peak ${mk} KB"
+awk -v d="$d" -v m="$m" -v k="$dk" -v n="$packets" -v dc="$dc" -v mc="$mc" 'BEGIN {
     printf "ratio diff/merge: %.3f (target < 1)\n", d / m;
+    printf "CPU ratio diff/merge: %.3f\n", dc / mc;
     printf "peak bytes per input packet: %.1f (target < 100)\n", k * 1024 / n }'
 echo "stages of one more run (TWINCAP_TIMING):"
 TWINCAP_TIMING=1 "$bin/twincap" diff "$dir/client.pcap" "$dir/lb.pcap" --format json -o "$dir/diff.json" 2>&1 | sed 's/^/  /'
