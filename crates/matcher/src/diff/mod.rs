@@ -166,7 +166,8 @@ pub fn diff(client: Side, lb: Side, opts: &DiffOptions) -> DiffResult {
 }
 
 /// [`diff`] for a caller that reads pairs packet by packet: `alongside`
-/// runs while the pairs are found (work that does not need them), and for
+/// runs before the pairs are found (work that does not need them, beside
+/// the first step), and for
 /// each pair that `wants` (given what `alongside` returned), `each` gets
 /// its rows ([`frames::frame_pairs`]) straight from the alignment the pair
 /// was judged on (with the diff's clock and capture windows in the
@@ -189,20 +190,23 @@ where
     P: Fn(&W, &FlowPair) -> bool + Sync,
     E: Fn(&W, &events::Context, &FlowPair, &[frames::FramePair]) -> T + Sync,
 {
-    let ((client_init, client_window), (lb_init, lb_window)) = rayon::join(
-        || (client.initiators(), client.window()),
-        || (lb.initiators(), lb.window()),
+    // `alongside` (the callers' expert-flag analysis of both sides) runs
+    // beside the initiator tables and windows only: beside the whole
+    // pairing it saved little time and its state, held while the pairing
+    // index is built, raised the peak memory (docs/performance.md).
+    let (((client_init, client_window), (lb_init, lb_window)), side_work) = rayon::join(
+        || {
+            rayon::join(
+                || (client.initiators(), client.window()),
+                || (lb.initiators(), lb.window()),
+            )
+        },
+        alongside,
     );
     let client = client.with_initiators(&client_init);
     let lb = lb.with_initiators(&lb_init);
     let (n_client, n_lb) = (client.conns.list.len(), lb.conns.list.len());
-    // `alongside` (the callers' expert-flag analysis of both sides) fills
-    // the cores where the pairing runs on one thread (merging votes,
-    // assigning pairs, the clock).
-    let (paired, side_work) = rayon::join(
-        || pair_up(&client, &lb, opts, client_window, lb_window),
-        alongside,
-    );
+    let paired = pair_up(&client, &lb, opts, client_window, lb_window);
     // A clock stepped while both captures ran breaks every time compared
     // across the step: the caller takes the steps off and diffs again.
     let paired = match paired {
