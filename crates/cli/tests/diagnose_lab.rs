@@ -620,4 +620,17 @@ fn a_clock_set_back_mid_capture_changes_no_event() {
     };
     assert!(!events(&plain).is_empty());
     assert_eq!(events(&stepped), events(&plain));
+    // The text summary's clock line says it too.
+    let dir = lab("probe-clock-step-s11");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twincap"))
+        .arg("diff")
+        .args([dir.join("client.pcap"), dir.join("lb.pcap")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let clock = text.lines().find(|l| l.starts_with("clock:")).unwrap();
+    assert!(
+        clock.ends_with("; stepped: lb -2.000 s at frame 260 (taken off)"),
+        "{clock}"
+    );
 }

@@ -1144,8 +1144,13 @@ pub fn to_text(r: &DiffReport, st: Style) -> String {
         );
     }
     out.push_str(&format!(
-        "clock: lb = client {:+.6} s, drift {:+.2} ppm (±{:.6} s, {} samples, {})\n\n",
-        r.clock.offset_s, r.clock.drift_ppm, r.clock.uncertainty_s, r.clock.samples, r.clock.source
+        "clock: lb = client {:+.6} s, drift {:+.2} ppm (±{:.6} s, {} samples, {}){}\n\n",
+        r.clock.offset_s,
+        r.clock.drift_ppm,
+        r.clock.uncertainty_s,
+        r.clock.samples,
+        r.clock.source,
+        steps_said(&r.clock_steps)
     ));
     out.push_str(&crate::flows::table(
         &["events", "c2s", "s2c"],
@@ -1296,7 +1301,7 @@ pub fn to_md(r: &DiffReport) -> String {
         ],
     ));
     out.push_str(&format!(
-        "\n**{}** connections paired, **{}** client-side and **{}** LB-side unmatched, **{}** with problems. Clock: LB = client {:+.6} s, drift {:+.2} ppm (±{:.6} s, {} samples, {}).\n\n",
+        "\n**{}** connections paired, **{}** client-side and **{}** LB-side unmatched, **{}** with problems. Clock: LB = client {:+.6} s, drift {:+.2} ppm (±{:.6} s, {} samples, {}){}.\n\n",
         r.summary.pairs,
         r.summary.unmatched_client,
         r.summary.unmatched_lb,
@@ -1305,7 +1310,8 @@ pub fn to_md(r: &DiffReport) -> String {
         r.clock.drift_ppm,
         r.clock.uncertainty_s,
         r.clock.samples,
-        r.clock.source
+        r.clock.source,
+        steps_said(&r.clock_steps)
     ));
     out.push_str(&md_table(&["event", "c2s", "s2c"], &event_count_rows(r)));
     out.push_str("\n## Findings\n\n");
@@ -1389,6 +1395,20 @@ pub fn to_md(r: &DiffReport) -> String {
         ));
     }
     out
+}
+
+/// `; stepped: lb -2.000 s at frame 260`: the clock steps taken off, for
+/// the clock line of the text and Markdown summaries (the `clock_step`
+/// finding says more); nothing without steps.
+fn steps_said(steps: &[ClockStep]) -> String {
+    if steps.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{} {:+.3} s at frame {}", s.side, s.step_s, s.frame))
+        .collect();
+    format!("; stepped: {} (taken off)", each.join(", "))
 }
 
 #[cfg(test)]
