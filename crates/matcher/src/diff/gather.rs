@@ -60,6 +60,9 @@ pub fn gather(
     )
 }
 
+/// How many packets ahead [`split`] asks for a connection's packets.
+const PREFETCH_AHEAD: usize = 12;
+
 /// One connection's packets by direction (`[c2s, s2c]`) in capture order,
 /// keyed by their own seq and ack (no offset yet), tagged with `slot`.
 fn split(side: &Side, stream: u32, slot: u32) -> [Vec<Pkt>; 2] {
@@ -69,7 +72,12 @@ fn split(side: &Side, stream: u32, slot: u32) -> [Vec<Pkt>; 2] {
         Vec::with_capacity(c.packets.len()),
         Vec::with_capacity(c.packets.len()),
     ];
-    for &i in &c.packets {
+    for (k, &i) in c.packets.iter().enumerate() {
+        // The connection's packets are scattered over the capture: ask for
+        // the ones a few steps ahead while this one is worked on.
+        if let Some(&ahead) = c.packets.get(k + PREFETCH_AHEAD) {
+            side.prefetch(ahead);
+        }
         let p = side.packet(i);
         let d = align::dir_of(p, init);
         out[d.index()].push(Pkt {
