@@ -112,11 +112,16 @@ fn keys(p: &TcpPacket, dir: Dir, out: &mut Vec<(u8, u64)>) {
 }
 
 /// (key, evidence, stream) of the first packets of every connection, sorted,
-/// with a hash table from each key to its run of entries (a binary search
-/// over millions of entries would miss the cache on every step).
+/// with a directory by the keys' top bits: the keys are hashes, so each
+/// bucket holds about one key, and a lookup reads the directory and then
+/// the entries (a hash table from each key to its run cost one more cache
+/// miss per lookup, and its inserts ran on one thread).
 struct Index {
     entries: Vec<(u64, u8, u32)>,
-    runs: FxHashMap<u64, (u32, u32)>,
+    /// `starts[b]..starts[b + 1]`: the entries whose key's top bits are `b`.
+    starts: Vec<u32>,
+    /// 64 minus the directory's bits.
+    shift: u32,
 }
 
 impl Index {
@@ -144,26 +149,52 @@ impl Index {
             .collect();
         entries.par_sort_unstable();
         entries.dedup();
-        // Drop keys that too many connections share.
-        let mut kept = Vec::with_capacity(entries.len());
-        let mut runs = FxHashMap::with_capacity_and_hasher(entries.len(), Default::default());
-        for run in entries.chunk_by(|a, b| a.0 == b.0) {
-            if run.len() <= MAX_CONNS_PER_KEY {
-                runs.insert(run[0].0, (kept.len() as u32, run.len() as u32));
-                kept.extend_from_slice(run);
+        // Drop keys that too many connections share (in place).
+        let mut kept = 0;
+        let mut at = 0;
+        while at < entries.len() {
+            let key = entries[at].0;
+            let mut end = at + 1;
+            while end < entries.len() && entries[end].0 == key {
+                end += 1;
             }
+            if end - at <= MAX_CONNS_PER_KEY {
+                entries.copy_within(at..end, kept);
+                kept += end - at;
+            }
+            at = end;
+        }
+        entries.truncate(kept);
+        // About one key per bucket (at least 2 buckets, at most 2^31).
+        let bits = entries
+            .len()
+            .max(2)
+            .next_power_of_two()
+            .trailing_zeros()
+            .min(31);
+        let shift = 64 - bits;
+        let mut starts = Vec::with_capacity((1 << bits) + 1);
+        let mut i = 0;
+        for bucket in 0..=(1u64 << bits) {
+            while i < entries.len() && entries[i].0 >> shift < bucket {
+                i += 1;
+            }
+            starts.push(i as u32);
         }
         Index {
-            entries: kept,
-            runs,
+            entries,
+            starts,
+            shift,
         }
     }
 
     fn lookup(&self, key: u64) -> &[(u64, u8, u32)] {
-        match self.runs.get(&key) {
-            Some(&(at, n)) => &self.entries[at as usize..(at + n) as usize],
-            None => &[],
-        }
+        let bucket = (key >> self.shift) as usize;
+        let (from, to) = (self.starts[bucket], self.starts[bucket + 1]);
+        let in_bucket = &self.entries[from as usize..to as usize];
+        let lo = in_bucket.partition_point(|e| e.0 < key);
+        let n = in_bucket[lo..].partition_point(|e| e.0 == key);
+        &in_bucket[lo..lo + n]
     }
 }
 
