@@ -190,23 +190,23 @@ where
     P: Fn(&W, &FlowPair) -> bool + Sync,
     E: Fn(&W, &events::Context, &FlowPair, &[frames::FramePair]) -> T + Sync,
 {
-    // `alongside` (the callers' expert-flag analysis of both sides) runs
-    // beside the initiator tables and windows only: beside the whole
-    // pairing it saved little time and its state, held while the pairing
-    // index is built, raised the peak memory (docs/performance.md).
-    let (((client_init, client_window), (lb_init, lb_window)), side_work) = rayon::join(
-        || {
-            rayon::join(
-                || (client.initiators(), client.window()),
-                || (lb.initiators(), lb.window()),
-            )
-        },
-        alongside,
+    let ((client_init, client_window), (lb_init, lb_window)) = rayon::join(
+        || (client.initiators(), client.window()),
+        || (lb.initiators(), lb.window()),
     );
     let client = client.with_initiators(&client_init);
     let lb = lb.with_initiators(&lb_init);
     let (n_client, n_lb) = (client.conns.list.len(), lb.conns.list.len());
-    let paired = pair_up(&client, &lb, opts, client_window, lb_window);
+    // `alongside` (the callers' expert-flag analysis of both sides) fills
+    // the cores where the pairing runs on one thread (the index's runs,
+    // merging votes, assigning pairs, the clock). Its state, held while
+    // the pairing index is built, used to raise the peak memory; since the
+    // index is a directory over sorted entries, not a hash table, the
+    // peak is reached after the pairing (docs/performance.md).
+    let (paired, side_work) = rayon::join(
+        || pair_up(&client, &lb, opts, client_window, lb_window),
+        alongside,
+    );
     // A clock stepped while both captures ran breaks every time compared
     // across the step: the caller takes the steps off and diffs again.
     let paired = match paired {
