@@ -135,29 +135,34 @@ pub fn seq_offsets(
 ) -> SeqOffsets {
     let mut out = [0u32; 2];
     for d in Dir::BOTH {
-        let mut ids: Vec<((u8, u64, u32), u32)> = c_dirs[d.index()]
-            .iter()
-            .filter_map(|pk| {
-                let p = client.packet(pk.index);
-                identity(p).map(|k| (k, p.seq))
-            })
-            .collect();
-        // Nearly sorted already (timestamps grow), which the stable sort
-        // takes in one pass; equal entries are identical, so the order is
-        // the unstable sort's.
-        ids.sort();
-        let mut diffs = Vec::new();
-        for pk in l_dirs[d.index()] {
-            // A few agreeing packets say it (one number per direction).
-            if diffs.len() >= OFFSET_PACKETS {
-                break;
-            }
-            let p = lb.packet(pk.index);
-            if let Some(k) = identity(p) {
-                let at = ids.partition_point(|e| e.0 < k);
-                if let Some(e) = ids.get(at) {
-                    if e.0 == k {
-                        diffs.push(p.seq.wrapping_sub(e.1));
+        let (c_list, l_list) = (c_dirs[d.index()], l_dirs[d.index()]);
+        let (mut diffs, next) = first_offsets(client, c_list, lb, l_list);
+        if diffs.len() < OFFSET_PACKETS && next < l_list.len() {
+            // Fewer than that of the first LB packets with an identity
+            // have a twin: every client identity, sorted, for the rest.
+            let mut ids: Vec<((u8, u64, u32), u32)> = c_list
+                .iter()
+                .filter_map(|pk| {
+                    let p = client.packet(pk.index);
+                    identity(p).map(|k| (k, p.seq))
+                })
+                .collect();
+            // Nearly sorted already (timestamps grow), which the stable sort
+            // takes in one pass; equal entries are identical, so the order is
+            // the unstable sort's.
+            ids.sort();
+            for pk in &l_list[next..] {
+                // A few agreeing packets say it (one number per direction).
+                if diffs.len() >= OFFSET_PACKETS {
+                    break;
+                }
+                let p = lb.packet(pk.index);
+                if let Some(k) = identity(p) {
+                    let at = ids.partition_point(|e| e.0 < k);
+                    if let Some(e) = ids.get(at) {
+                        if e.0 == k {
+                            diffs.push(p.seq.wrapping_sub(e.1));
+                        }
                     }
                 }
             }
@@ -177,6 +182,55 @@ pub fn seq_offsets(
         };
     }
     out
+}
+
+/// The seq differences of the first [`OFFSET_PACKETS`] LB packets with an
+/// identity (`l_list`, in capture order) against the client packet of the
+/// same identity with the lowest seq, for those that have one; and the LB
+/// position after the last packet looked at. The client's packets are read
+/// once against those few identities, not all sorted.
+fn first_offsets(client: &Side, c_list: &[Pkt], lb: &Side, l_list: &[Pkt]) -> (Vec<u32>, usize) {
+    let mut first: Vec<((u8, u64, u32), u32)> = Vec::with_capacity(OFFSET_PACKETS);
+    let mut next = 0;
+    for pk in l_list {
+        if first.len() >= OFFSET_PACKETS {
+            break;
+        }
+        next += 1;
+        let p = lb.packet(pk.index);
+        if let Some(k) = identity(p) {
+            first.push((k, p.seq));
+        }
+    }
+    // Each identity wanted, with the lowest client seq found for it.
+    let mut lowest: Vec<((u8, u64, u32), Option<u32>)> =
+        first.iter().map(|&(k, _)| (k, None)).collect();
+    lowest.sort_unstable_by_key(|e| e.0);
+    lowest.dedup_by_key(|e| e.0);
+    // One bit per identity wanted: most client packets are none of them,
+    // and are passed over without a search.
+    let bit = |k: &(u8, u64, u32)| {
+        let h = (k.1 ^ (k.2 as u64) << 8 ^ k.0 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        1u64 << (h >> 58)
+    };
+    let wanted = lowest.iter().fold(0u64, |m, e| m | bit(&e.0));
+    for pk in c_list {
+        let p = client.packet(pk.index);
+        if let Some(k) = identity(p).filter(|k| wanted & bit(k) != 0) {
+            if let Ok(at) = lowest.binary_search_by_key(&k, |e| e.0) {
+                let slot = &mut lowest[at].1;
+                *slot = Some(slot.map_or(p.seq, |s| s.min(p.seq)));
+            }
+        }
+    }
+    let diffs = first
+        .iter()
+        .filter_map(|&(k, seq)| {
+            let at = lowest.binary_search_by_key(&k, |e| e.0).ok()?;
+            lowest[at].1.map(|c| seq.wrapping_sub(c))
+        })
+        .collect();
+    (diffs, next)
 }
 
 /// A packet's key in the client's sequence space.
