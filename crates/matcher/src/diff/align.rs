@@ -252,12 +252,25 @@ pub fn sides<'a>(d: Dir, client: &Side<'a>, lb: &Side<'a>) -> (Side<'a>, Side<'a
     }
 }
 
-fn range(sorted: &[((u32, u32, u32), u32)], k: (u32, u32, u32)) -> &[((u32, u32, u32), u32)] {
-    let a = sorted.partition_point(|e| e.0 < k);
-    // Runs of one key are short (a packet and its retransmissions), and
-    // every caller walks the run anyway: a scan, not a second search.
-    let n = sorted[a..].iter().take_while(|e| e.0 == k).count();
-    &sorted[a..a + n]
+/// For each receiver position, the run of sender entries with its key in
+/// `sender_sorted` (start, length): one merge of the two sorted lists, not
+/// a binary search per receiver packet.
+fn sender_runs(dp: &DirPackets) -> Vec<(u32, u32)> {
+    let s = &dp.sender_sorted;
+    let mut out = vec![(0u32, 0u32); dp.receiver.len()];
+    let mut i = 0;
+    for g in dp.receiver_sorted.chunk_by(|a, b| a.0 == b.0) {
+        let k = g[0].0;
+        while i < s.len() && s[i].0 < k {
+            i += 1;
+        }
+        // Runs of one key are short (a packet and its retransmissions).
+        let n = s[i..].iter().take_while(|e| e.0 == k).count();
+        for e in g {
+            out[e.1 as usize] = (i as u32, n as u32);
+        }
+    }
+    out
 }
 
 /// Pairs (sender position, receiver position) whose key occurs exactly once
@@ -360,6 +373,12 @@ pub fn align(
     clock: &ClockEstimate,
 ) -> DirAlignment {
     let sorted = &dp.sender_sorted;
+    // The sender entries with each receiver packet's key.
+    let runs = sender_runs(dp);
+    let run = |rpos: usize| {
+        let (at, n) = runs[rpos];
+        &sorted[at as usize..(at + n) as usize]
+    };
     let mut first_copy = vec![NONE; dp.sender.len()];
     let mut sender_of = vec![NONE; dp.receiver.len()];
     // How many later receiver packets share each receiver packet's key.
@@ -375,7 +394,7 @@ pub fn align(
         for (rank, e) in g.iter().enumerate() {
             later_same[e.1 as usize] = (g.len() - rank - 1) as u32;
         }
-        let senders = range(sorted, g[0].0).len();
+        let senders = runs[g[0].1 as usize].1 as usize;
         if g.len() > senders && senders > 0 {
             let t =
                 |e: &((u32, u32, u32), u32)| receiver.packet(dp.receiver[e.1 as usize].index).ts_ns;
@@ -439,8 +458,8 @@ pub fn align(
         let typical = rules.typical_delay_ns.max(0);
         delay_ns(d, s, rn, clock) > 2 * typical + 1_000_000
             || nx > rpos + 256
-            || dp.receiver[rpos + 1..nx].iter().any(|q| {
-                let g = range(sorted, q.key);
+            || (rpos + 1..nx).any(|q| {
+                let g = run(q);
                 !g.is_empty() && g.iter().all(|e| e.1 > last)
             })
     };
@@ -450,7 +469,7 @@ pub fn align(
         let mut best_dup: Option<(i64, u32)> = None;
         viable.clear();
         let reference = recent_delay.min(base_delay);
-        for &(_, spos) in range(sorted, rp.key) {
+        for &(_, spos) in run(rpos) {
             let s = sender.packet(dp.sender[spos as usize].index);
             if !same_identity(s, r, rules) {
                 continue;
