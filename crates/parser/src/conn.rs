@@ -30,7 +30,6 @@
 //! as `get_tcp_conversation_data` does.
 
 use crate::packet::{info, tcp_flags, AddrId, Capture, TcpPacket};
-use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 /// Which way a packet travels inside its connection.
@@ -104,6 +103,7 @@ fn pair_key(p: &TcpPacket) -> PairKey {
 /// `direction = cmp_address(src, dst)`, or the port comparison when the
 /// addresses are equal; `fwd` is flow1 when `direction >= 0`, else flow2.
 /// `cmp_address` compares type, then length, then the bytes.
+#[inline]
 fn flow_index(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> usize {
     let ordering = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => s.octets().cmp(&d.octets()),
@@ -121,6 +121,51 @@ fn flow_index(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> usize {
     } else {
         1
     }
+}
+
+/// What [`Splitter`] needs of a packet's addresses, worked out from the
+/// addresses themselves (not their ids), so that the decoding threads can
+/// do it before the addresses are interned: the hash of the unordered
+/// address/port pair, by which the splitter's table is looked up (and
+/// asked for ahead, [`Splitter::prefetch`]), and the packet's flow index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PairHint {
+    /// The same for both directions of the pair.
+    pub hash: u32,
+    /// Wireshark's flow index of the packet's direction (0 flow1, 1 flow2).
+    pub flow: u8,
+}
+
+impl PairHint {
+    #[inline]
+    pub fn of(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> PairHint {
+        let (a, b) = (endpoint_bits(src, sport), endpoint_bits(dst, dport));
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        PairHint {
+            hash: mix(low.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ high) as u32,
+            flow: flow_index(src, dst, sport, dport) as u8,
+        }
+    }
+}
+
+/// An endpoint as 64 bits: exactly for IPv4, folded for IPv6.
+#[inline]
+fn endpoint_bits(addr: IpAddr, port: u16) -> u64 {
+    match addr {
+        IpAddr::V4(a) => (u32::from(a) as u64) << 16 | port as u64,
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            mix(v as u64 ^ ((v >> 64) as u64).rotate_left(29)) ^ port as u64
+        }
+    }
+}
+
+/// splitmix64's finalizer: every input bit moves every output bit.
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Split a capture's packets into connections, as Wireshark does.
@@ -166,7 +211,7 @@ pub struct Assigned {
 /// packets. Holds one small entry per address/port pair.
 #[derive(Debug, Default)]
 pub struct Splitter {
-    current: FxHashMap<PairKey, Conversation>,
+    current: Table,
     streams: u32,
 }
 
@@ -178,6 +223,24 @@ impl Splitter {
 
     /// The stream of the next packet; `addrs` resolves its address ids.
     pub fn push(&mut self, p: &TcpPacket, addrs: &[IpAddr]) -> Assigned {
+        let hint = PairHint::of(
+            addrs[p.src as usize],
+            addrs[p.dst as usize],
+            p.sport,
+            p.dport,
+        );
+        self.push_hinted(p, addrs, hint)
+    }
+
+    /// Ask for the table entry of a pair whose packet comes soon (a few
+    /// packets ahead): the lookup of each packet's pair missed the cache.
+    pub fn prefetch(&self, hash: u32) {
+        self.current.prefetch(hash);
+    }
+
+    /// [`Self::push`] with the packet's [`PairHint`] worked out already
+    /// (it must be `PairHint::of` the packet's addresses and ports).
+    pub fn push_hinted(&mut self, p: &TcpPacket, addrs: &[IpAddr], hint: PairHint) -> Assigned {
         let streams = &mut self.streams;
         let mut new_conversation = || {
             let stream = *streams;
@@ -191,16 +254,11 @@ impl Splitter {
         let mut new = false;
         let mut replaces = None;
         // Rule 1: the newest conversation of this pair, or a new one.
-        let conv = self.current.entry(key).or_insert_with(|| {
+        let conv = self.current.entry(key, hint.hash, addrs, || {
             new = true;
             new_conversation()
         });
-        let fwd = flow_index(
-            addrs[p.src as usize],
-            addrs[p.dst as usize],
-            p.sport,
-            p.dport,
-        );
+        let fwd = hint.flow as usize;
         let rev = 1 - fwd;
         let syn_ack = p.flags & (tcp_flags::SYN | tcp_flags::ACK);
         if syn_ack == tcp_flags::SYN {
@@ -238,6 +296,102 @@ impl Splitter {
             stream: conv.stream,
             new,
             replaces,
+        }
+    }
+}
+
+/// The splitter's table: the newest conversation of each address/port
+/// pair, open addressing with linear probing, looked up by
+/// [`PairHint::hash`] (which the decoding threads work out, so that the
+/// entry can be asked for a few packets ahead). Entries are never removed.
+#[derive(Debug, Default)]
+struct Table {
+    /// A power of two long (or empty); a slot whose stream is [`EMPTY`] is free.
+    slots: Vec<Slot>,
+    len: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    key: PairKey,
+    conv: Conversation,
+}
+
+/// `Conversation::stream` of a free slot (never a stream: streams are
+/// fewer than frames, which are fewer than 2^32).
+const EMPTY: u32 = u32::MAX;
+
+const FREE: Slot = Slot {
+    key: ((0, 0), (0, 0)),
+    conv: Conversation {
+        stream: EMPTY,
+        flows: [Flow { base_seq: None }; 2],
+    },
+};
+
+impl Table {
+    fn prefetch(&self, hash: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if !self.slots.is_empty() {
+            let at = hash as usize & (self.slots.len() - 1);
+            let slot = &self.slots[at] as *const Slot as *const i8;
+            // A slot may straddle two cache lines: both are asked for.
+            let last = slot.wrapping_add(std::mem::size_of::<Slot>() - 1);
+            // SAFETY: SSE is part of every x86-64 CPU, and a prefetch only
+            // hints: it reads nothing the program sees and never faults.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(slot);
+                _mm_prefetch::<_MM_HINT_T0>(last);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = hash;
+    }
+
+    /// The conversation of `key` (whose hash is `hash`), inserted with
+    /// `new` if the pair has none; `addrs` resolves the address ids of the
+    /// keys when the table grows.
+    fn entry(
+        &mut self,
+        key: PairKey,
+        hash: u32,
+        addrs: &[IpAddr],
+        new: impl FnOnce() -> Conversation,
+    ) -> &mut Conversation {
+        // At most 3/4 full.
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow(addrs);
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            let slot = &self.slots[at];
+            if slot.conv.stream == EMPTY {
+                self.len += 1;
+                self.slots[at] = Slot { key, conv: new() };
+                break;
+            }
+            if slot.key == key {
+                break;
+            }
+            at = (at + 1) & mask;
+        }
+        &mut self.slots[at].conv
+    }
+
+    fn grow(&mut self, addrs: &[IpAddr]) {
+        let size = (self.slots.len() * 2).max(1024);
+        let old = std::mem::replace(&mut self.slots, vec![FREE; size]);
+        let mask = size - 1;
+        for slot in old.into_iter().filter(|s| s.conv.stream != EMPTY) {
+            let ((a, a_port), (b, b_port)) = slot.key;
+            let hash = PairHint::of(addrs[a as usize], addrs[b as usize], a_port, b_port).hash;
+            let mut at = hash as usize & mask;
+            while self.slots[at].conv.stream != EMPTY {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = slot;
         }
     }
 }

@@ -66,6 +66,22 @@ pub struct DecodedTcp<'a> {
     pub sacks: [SackBlock; 4],
     /// Payload of a RST segment that carries data (a reset cause), if any.
     pub rst_payload: Option<&'a [u8]>,
+    /// What the connection splitter needs of the addresses and ports,
+    /// worked out here, on the decoding threads ([`Self::pair`]; two
+    /// fields, not a `PairHint`, which would take 3 bytes of padding:
+    /// these fit in the struct's own, and the reader holds thousands).
+    pub pair_hash: u32,
+    pub pair_flow: u8,
+}
+
+impl DecodedTcp<'_> {
+    /// What [`crate::conn::Splitter::push_hinted`] needs of the packet.
+    pub fn pair(&self) -> crate::conn::PairHint {
+        crate::conn::PairHint {
+            hash: self.pair_hash,
+            flow: self.pair_flow,
+        }
+    }
 }
 
 /// Decode one frame of the given pcap LINKTYPE_* value.
@@ -660,6 +676,7 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
         );
     }
     packet.info = bits;
+    let pair = crate::conn::PairHint::of(fields.src, fields.dst, packet.sport, packet.dport);
     Decoded::Tcp(DecodedTcp {
         packet,
         src: fields.src,
@@ -667,6 +684,8 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
         attrs,
         sacks,
         rst_payload,
+        pair_hash: pair.hash,
+        pair_flow: pair.flow,
     })
 }
 
@@ -758,4 +777,17 @@ fn be16(b: &[u8], at: usize) -> u16 {
 
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reader holds three chunks of 4 096 decoded frames: a field
+    /// added to `DecodedTcp` grows them all (and `twincap diff`'s peak).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn decoded_size() {
+        assert_eq!(std::mem::size_of::<Decoded<'_>>(), 168);
+    }
 }

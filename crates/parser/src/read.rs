@@ -13,6 +13,7 @@
 //! Wireshark shows as a frame counts, TCP or not, packet or not (a pcapng
 //! custom block, a Network Monitor filter frame).
 
+use crate::conn::PairHint;
 use crate::decode::defrag::Defragmenter;
 use crate::decode::{decode_frame, decode_frame_hashing, Decoded, DecodedTcp};
 use crate::error::{ReadError, ReadErrorKind};
@@ -215,6 +216,12 @@ pub trait PacketSink: Send {
     fn done_later(&mut self, later: Self::Later) {
         let _ = later;
     }
+
+    /// A TCP packet with this [`PairHint`] comes a few packets from now
+    /// (its connection's state may be asked for ahead).
+    fn soon(&self, pair: &PairHint) {
+        let _ = pair;
+    }
 }
 
 /// What the reader hands a [`PacketSink`] with each packet besides the
@@ -229,6 +236,9 @@ pub struct PacketExtras<'a> {
     pub rst_payload: bool,
     /// The frame's F5 trailer is the newest row of `Capture::f5.frames`.
     pub f5_row: bool,
+    /// The hash of the packet's address/port pair and its flow index,
+    /// for `conn::Splitter::push_hinted`.
+    pub pair: PairHint,
 }
 
 /// The sink of [`read_capture`]: every packet, into the capture's tables.
@@ -634,6 +644,10 @@ fn trailer_of(tcp: &DecodedTcp<'_>, record: &Record<'_>) -> Trailer {
     crate::f5::decode_packet_trailer(&tcp.packet, tcp.attrs.trailer_len, record.data)
 }
 
+/// Packets between the one folded and the one the sink is told of
+/// ([`PacketSink::soon`]).
+const FOLD_AHEAD: usize = 6;
+
 /// The sequential half of reading: frame-ordered state.
 struct Fold<'s, S> {
     sink: &'s mut S,
@@ -654,8 +668,17 @@ impl<S: PacketSink> Fold<'_, S> {
     fn chunk(&mut self, chunk: &Chunk<'_>, decoded: &mut Vec<Outcome<'_>>) {
         // Outcomes are read where they lie (each is ~200 bytes: moving them
         // out cost more than reading them).
-        for (i, (record, outcome)) in chunk.records.iter().zip(decoded.iter_mut()).enumerate() {
-            self.add(chunk.first + i as u32, record, outcome);
+        for (i, record) in chunk.records.iter().enumerate() {
+            // The sink is told of the packet a few ahead, so that its
+            // connection's state is in cache when it comes.
+            if let Some(Outcome {
+                decoded: Decoded::Tcp(ahead),
+                ..
+            }) = decoded.get(i + FOLD_AHEAD)
+            {
+                self.sink.soon(&ahead.pair());
+            }
+            self.add(chunk.first + i as u32, record, &mut decoded[i]);
         }
         decoded.clear();
     }
@@ -725,6 +748,7 @@ impl<S: PacketSink> Fold<'_, S> {
             addrs: &cap.addrs,
             rst_payload: tcp.rst_payload.is_some(),
             f5_row,
+            pair: tcp.pair(),
         };
         self.sink.tcp(packet, &extras);
     }

@@ -364,7 +364,9 @@ impl PacketSink for StreamingAnalysis {
     type Later = PendingFlags;
 
     fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>) {
-        let assigned = self.splitter.push(&packet, extras.addrs);
+        let assigned = self
+            .splitter
+            .push_hinted(&packet, extras.addrs, extras.pair);
         self.facts
             .push(&packet, assigned.stream, extras.f5_row, extras.rst_payload);
         // A stream that takes over its address/port pair from an older one
@@ -380,6 +382,10 @@ impl PacketSink for StreamingAnalysis {
             packet,
         });
         self.packets += 1;
+    }
+
+    fn soon(&self, pair: &twincap_parser::conn::PairHint) {
+        self.splitter.prefetch(pair.hash);
     }
 
     fn take_later(&mut self) -> Option<PendingFlags> {
