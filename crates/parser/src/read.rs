@@ -295,14 +295,7 @@ fn read_opened<S: PacketSink>(
         ..Side::default()
     };
     side.warnings.extend(opened.warning.clone());
-    let format = detect(path, bytes, opened.gzip)?;
-    let mut walker = match format {
-        FileFormat::Pcap | FileFormat::PcapNano => {
-            Walker::Pcap(pcap::Pcap::open(bytes, &mut side)?)
-        }
-        FileFormat::Pcapng => Walker::Pcapng(pcapng::Pcapng::open(bytes, &mut side)?),
-        FileFormat::Netmon => Walker::Netmon(netmon::Netmon::open(bytes, &mut side)?),
-    };
+    let (format, mut walker) = open_walker(path, bytes, opened.gzip, &mut side)?;
     if let (FileFormat::Pcap | FileFormat::PcapNano, Some(interface)) =
         (format, side.interfaces.first())
     {
@@ -486,13 +479,7 @@ pub fn read_records(path: &Path, offsets: &[u64]) -> Result<Vec<RawRecord>, Read
         path: path.to_path_buf(),
         ..Side::default()
     };
-    let mut walker = match detect(path, bytes, opened.gzip)? {
-        FileFormat::Pcap | FileFormat::PcapNano => {
-            Walker::Pcap(pcap::Pcap::open(bytes, &mut side)?)
-        }
-        FileFormat::Pcapng => Walker::Pcapng(pcapng::Pcapng::open(bytes, &mut side)?),
-        FileFormat::Netmon => Walker::Netmon(netmon::Netmon::open(bytes, &mut side)?),
-    };
+    let (_, mut walker) = open_walker(path, bytes, opened.gzip, &mut side)?;
     let mut wanted = offsets.to_vec();
     wanted.sort_unstable();
     wanted.dedup();
@@ -514,6 +501,22 @@ pub fn read_records(path: &Path, offsets: &[u64]) -> Result<Vec<RawRecord>, Read
         }
     }
     Ok(out)
+}
+
+/// The file's format and a walker of its records.
+fn open_walker<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    gzip: bool,
+    side: &mut Side,
+) -> Result<(FileFormat, Walker<'a>), ReadError> {
+    let format = detect(path, bytes, gzip)?;
+    let walker = match format {
+        FileFormat::Pcap | FileFormat::PcapNano => Walker::Pcap(pcap::Pcap::open(bytes, side)?),
+        FileFormat::Pcapng => Walker::Pcapng(pcapng::Pcapng::open(bytes, side)?),
+        FileFormat::Netmon => Walker::Netmon(netmon::Netmon::open(bytes, side)?),
+    };
+    Ok((format, walker))
 }
 
 /// The walker of the file's format.
@@ -829,4 +832,112 @@ fn link_type_name(link_type: u32) -> String {
         _ => return link_type.to_string(),
     };
     format!("{link_type} ({name})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode_general, decode_with_fast_path};
+
+    /// Every capture file under `dir`, recursively.
+    fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                captures(&path, out);
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "pcap" | "pcapng" | "cap" | "gz"))
+            {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Whether the fast path takes the frame, and if so, that it decodes it
+    /// exactly as the general path does (every field of the answer).
+    fn same(link_type: u32, data: &[u8], orig_len: u32) -> bool {
+        let cut = (orig_len as usize).saturating_sub(data.len());
+        let mut fast = false;
+        for (cut, skip_hash) in [(cut, false), (cut, true), (usize::MAX, false)] {
+            if let Some(quick) = decode_with_fast_path(link_type, data, cut, skip_hash) {
+                let slow = decode_general(link_type, data, cut, skip_hash);
+                assert_eq!(
+                    format!("{quick:?}"),
+                    format!("{slow:?}"),
+                    "link type {link_type}, frame {data:02x?}, cut {cut}"
+                );
+                fast = true;
+            }
+        }
+        fast
+    }
+
+    /// The decoder's fast path (`decode::fast`) against the general one on
+    /// every frame of every capture in fixtures/ (corpus, lab, F5,
+    /// regressions), and on damaged copies of the first frames of each:
+    /// every byte of the headers changed, and the frame cut at every length.
+    #[test]
+    fn fast_path_matches_general() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let mut files = Vec::new();
+        captures(&root, &mut files);
+        files.sort();
+        assert!(files.len() > 50, "fixtures not found under {root:?}");
+        let (mut frames, mut fast, mut damaged) = (0u64, 0u64, 0u64);
+        for path in &files {
+            let Ok(opened) = source::open(path) else {
+                continue;
+            };
+            let mut side = Side::default();
+            let Ok((_, mut walker)) = open_walker(path, &opened.bytes, opened.gzip, &mut side)
+            else {
+                continue;
+            };
+            let mut taken = 0;
+            while let Ok(Some(record)) = walker.next_record(&mut side) {
+                side.frames += 1;
+                frames += 1;
+                if record.link_type == NOT_A_PACKET {
+                    continue;
+                }
+                let data = record.data;
+                if !same(record.link_type, data, record.orig_len) {
+                    continue;
+                }
+                fast += 1;
+                taken += 1;
+                if taken > 40 {
+                    continue;
+                }
+                let mut copy = data.to_vec();
+                for at in 0..data.len().min(100) {
+                    for value in [
+                        0x00,
+                        0xff,
+                        data[at] ^ 0x01,
+                        data[at] ^ 0x40,
+                        data[at] ^ 0x0f,
+                    ] {
+                        copy[at] = value;
+                        damaged += same(record.link_type, &copy, record.orig_len) as u64;
+                    }
+                    copy[at] = data[at];
+                    damaged += same(record.link_type, &data[..at], record.orig_len) as u64;
+                }
+            }
+        }
+        assert!(
+            fast > 100_000,
+            "{fast} of {frames} frames took the fast path"
+        );
+        assert!(
+            damaged > 10_000,
+            "{damaged} damaged frames took the fast path"
+        );
+    }
 }
