@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use twincap_matcher::diff::{
     self, Ambiguity, AmbiguousEvent, DiffOptions, DiffResult, Dir, EventKind, Side,
 };
-use twincap_parser::{conn, info, tcp_flags as F, Capture, TcpPacket};
+use twincap_parser::{conn, info, tcp_flags as F, Capture, SackBlock, TcpPacket};
 
 const CLIENT_IP: u32 = 0; // 10.0.0.2 in the client capture
 const SERVER_IP: u32 = 1; // 203.0.113.10 in both
@@ -273,10 +273,24 @@ impl Wire {
 }
 
 /// A capture of these packets, in time order, frames numbered from 1.
+///
+/// A packet with `sack_count` 1 carries one SACK block, from 1000 past its
+/// ack to `rec_offset` past it: the tests set the block's right edge in
+/// `rec_offset` (which the diff never reads) and the block is stored here,
+/// as the reader stores it, once frames are numbered.
 fn capture(mut pkts: Vec<TcpPacket>, lb_side: bool) -> Capture {
     pkts.sort_by_key(|p| p.ts_ns);
+    let (mut sacks, mut sack_starts) = (Vec::new(), Vec::new());
     for (i, p) in pkts.iter_mut().enumerate() {
         p.frame = i as u32 + 1;
+        if p.sack_count == 1 {
+            sack_starts.push((p.frame, sacks.len() as u32));
+            sacks.push(SackBlock {
+                left: p.ack.wrapping_add(1000),
+                right: p.ack.wrapping_add(p.rec_offset as u32),
+            });
+            p.rec_offset = 0;
+        }
     }
     let mut addrs: Vec<IpAddr> = vec![
         Ipv4Addr::new(10, 0, 0, 2).into(),
@@ -288,6 +302,8 @@ fn capture(mut pkts: Vec<TcpPacket>, lb_side: bool) -> Capture {
     let mut c = Capture {
         packets: pkts,
         addrs,
+        sacks,
+        sack_starts,
         ..Capture::default()
     };
     c.stats.frames = c.packets.len() as u32;
@@ -942,6 +958,240 @@ mod identical_copies {
         assert_eq!(lost.len(), 1);
         assert_eq!(lost[0].client_frame, Some(sack_ack));
         assert!(lost[0].alternatives.is_empty());
+    }
+}
+
+/// What the middle keeps, learnt from a pair's sure matches, and the fields
+/// that tell identical-looking copies apart once it is known: IP ID, window,
+/// SACK blocks, timestamps.
+mod middle_learnt {
+    use super::*;
+
+    /// Client-side pure ACKs of one dup-ACK run: `n` copies of the ACK after
+    /// the request, `gap_us` apart from 1 ms after the answer, no timestamps,
+    /// each with its own IP ID; `each` changes copy `i`. Returns the wire
+    /// and the index of the first copy in its segments.
+    fn dup_ack_run(n: usize, gap_us: i64, each: impl Fn(usize, &mut TcpPacket)) -> (Wire, usize) {
+        let mut w = standard();
+        w.without_timestamps();
+        let at = w
+            .segs
+            .iter()
+            .position(|s| s.dir == Dir::C2s && s.pkt.flags == F::ACK && s.pkt.ack == 9000 + 3001)
+            .unwrap();
+        for i in 1..n {
+            w.resend(at + i - 1, gap_us, w.segs[at].pkt.ip_id + 50 + i as u16);
+        }
+        for i in 0..n {
+            each(i, &mut w.segs[at + i].pkt);
+        }
+        (w, at)
+    }
+
+    /// The LB copies of the dup-ACK run (client frames in send order).
+    fn run_copies(c: &Capture, l: &Capture) -> (Vec<u32>, Vec<u32>) {
+        let of = |cap: &Capture, src: u32| -> Vec<u32> {
+            cap.packets
+                .iter()
+                .filter(|p| p.src == src && p.flags == F::ACK && p.ack == 9000 + 3001)
+                .map(|p| p.frame)
+                .collect()
+        };
+        (of(c, CLIENT_IP), of(l, SNAT_IP))
+    }
+
+    /// A middle that zeroes the IP ID of the server's packets, on a
+    /// connection whose only sure s2c matches are a SYN-ACK and RSTs, which
+    /// Linux sends with IP ID 0: those say nothing of the middle, so the
+    /// server's pure ACK (IP ID 0x8aba, zeroed) duplicated on the way is a
+    /// duplicate, not a lost packet and two injected ones.
+    #[test]
+    fn ip_id_zero_at_the_sender_is_no_evidence_it_is_kept() {
+        let mut w = standard();
+        w.segs.truncate(4);
+        let ack = Seg {
+            dir: Dir::S2c,
+            t_us: 1_001_000,
+            pkt: TcpPacket {
+                src: SERVER_IP,
+                dst: CLIENT_IP,
+                sport: 8080,
+                dport: 50_000,
+                seq: 9001,
+                ack: 1005,
+                ip_id: 0x8aba,
+                ts_val: 5000 * 7 + 1,
+                ts_ecr: 5002,
+                ..template()
+            },
+        };
+        w.segs.push(ack);
+        w.server_rsts(&[1_030_000]);
+        let mut r = w.render();
+        for p in r.client.iter_mut().filter(|p| p.src == SERVER_IP) {
+            p.ip_id = 0;
+        }
+        let copy = r.client.iter().find(|p| p.ack == 1005).unwrap().clone();
+        r.client.push(TcpPacket {
+            ts_ns: copy.ts_ns + 10_000,
+            ..copy
+        });
+        let (res, c, l) = run(r.client, r.lb);
+        let sent = frame_of(&l, |p| p.ip_id == 0x8aba);
+        let got = frame_of(&c, |p| p.src == SERVER_IP && p.ack == 1005);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Duplicated, Dir::S2c, Some(got), Some(sent))]
+        );
+    }
+
+    /// Pure ACKs sent within one timestamp tick share their timestamps and
+    /// shape whatever their seq: the handshake ACK and the five ACKs after
+    /// the request name no one seq between them, so they do not vote for the
+    /// middle's sequence offset (they used to vote 4, the request's length,
+    /// and every packet of the connection was then lost and injected).
+    #[test]
+    fn acks_sharing_timestamps_do_not_set_the_seq_offset() {
+        let mut w = standard();
+        for s in &mut w.segs {
+            s.pkt.ts_val = if s.dir == Dir::C2s { 5000 } else { 35_000 };
+            s.pkt.ts_ecr = if s.dir == Dir::C2s { 35_000 } else { 5000 };
+        }
+        let at = w
+            .segs
+            .iter()
+            .position(|s| s.dir == Dir::C2s && s.pkt.ack == 9000 + 3001)
+            .unwrap();
+        for (i, ack) in [1001u32, 2001, 2001, 3001].into_iter().enumerate() {
+            let mut seg = w.segs[at].clone();
+            seg.t_us += 10 + i as i64;
+            seg.pkt.ack = 9000 + ack;
+            seg.pkt.ip_id += 100 + i as u16;
+            w.segs.insert(at + 1 + i, seg);
+        }
+        let r = w.render();
+        let (res, _, _) = run(r.client, r.lb);
+        assert_eq!(events(&res), vec![]);
+        assert_eq!(res.flows[0].nat.seq_offset_c2s, None);
+    }
+
+    /// A middle that gives every packet it forwards a new random IP ID
+    /// gives a copy it duplicates the same one: of three identical ACKs
+    /// (IP IDs rewritten), the second duplicated 40 us behind itself and the
+    /// third 30 us behind that, the duplicate is the copy like an earlier
+    /// one, however close the third follows.
+    #[test]
+    fn with_ip_ids_rewritten_the_duplicate_is_the_copy_like_another() {
+        let (w, _) = dup_ack_run(3, 60, |_, _| {});
+        let mut r = w.render();
+        let lb_run: Vec<usize> = (0..r.lb.len())
+            .filter(|&i| r.lb[i].src == SNAT_IP && r.lb[i].ack == 9000 + 3001)
+            .collect();
+        for (n, p) in r.lb.iter_mut().enumerate() {
+            p.ip_id = (n as u16).wrapping_mul(0x9e37) ^ 0x5a5a;
+        }
+        let t0 = r.lb[lb_run[0]].ts_ns;
+        r.lb[lb_run[1]].ts_ns = t0 + 60_000;
+        r.lb[lb_run[2]].ts_ns = t0 + 130_000;
+        let second = r.lb[lb_run[1]].clone();
+        r.lb.push(TcpPacket {
+            ts_ns: t0 + 100_000,
+            ..second
+        });
+        let (res, c, l) = run(r.client, r.lb);
+        let (sent, got) = run_copies(&c, &l);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Duplicated, Dir::C2s, Some(sent[1]), Some(got[1]))]
+        );
+    }
+
+    /// Dup ACKs of one loss differ in their window: where the middle keeps
+    /// the window (its sure matches agree on it), the ACK that arrives last
+    /// with the first one's window is the first one, held.
+    #[test]
+    fn the_window_tells_dup_acks_apart() {
+        let (w, _) = dup_ack_run(3, 30, |i, p| p.win = 480 + 10 * i as u16);
+        let mut r = w.render();
+        for p in r.lb.iter_mut().filter(|p| p.src == SNAT_IP) {
+            p.ip_id = 0;
+        }
+        let first =
+            r.lb.iter()
+                .position(|p| p.src == SNAT_IP && p.win == 480)
+                .unwrap();
+        r.lb[first].ts_ns += 200_000;
+        let (res, c, l) = run(r.client, r.lb);
+        let sent = frame_of(&c, |p| p.win == 480);
+        let got = frame_of(&l, |p| p.win == 480);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Reordered, Dir::C2s, Some(sent), Some(got))]
+        );
+    }
+
+    /// Dup ACKs of one loss differ in their SACK blocks (each reports one
+    /// more segment). The first is duplicated 11 us behind itself; the
+    /// second and third are held past the client's FIN and arrive 10 us
+    /// apart: the third is not a second copy of the second (its block
+    /// differs), and each held ACK is found by its block.
+    #[test]
+    fn sack_blocks_tell_dup_acks_apart() {
+        let (w, _) = dup_ack_run(3, 25, |i, p| {
+            p.sack_count = 1;
+            p.tcp_hdr_len = 44;
+            p.ip_len = 64;
+            p.rec_offset = 2000 + 1000 * i as u64;
+        });
+        let mut r = w.render();
+        for p in r.lb.iter_mut().filter(|p| p.src == SNAT_IP) {
+            p.ip_id = 0;
+        }
+        let at: Vec<usize> = (0..r.lb.len())
+            .filter(|&i| r.lb[i].src == SNAT_IP && r.lb[i].ack == 9000 + 3001)
+            .collect();
+        let fin =
+            r.lb.iter()
+                .find(|p| p.src == SNAT_IP && p.flags & F::FIN != 0)
+                .unwrap()
+                .ts_ns;
+        r.lb[at[2]].ts_ns = fin + 110_000;
+        r.lb[at[1]].ts_ns = fin + 100_000;
+        let first = r.lb[at[0]].clone();
+        r.lb.push(TcpPacket {
+            ts_ns: first.ts_ns + 11_000,
+            ..first
+        });
+        let (res, c, l) = run(r.client, r.lb);
+        let (sent, _) = run_copies(&c, &l);
+        let lb_frame = |edge: u32| {
+            frame_of(&l, |p| {
+                p.sack_count == 1 && l.sacks_of(p)[0].right == p.ack.wrapping_add(edge)
+            })
+        };
+        assert_eq!(
+            events(&res),
+            vec![
+                (
+                    EventKind::Duplicated,
+                    Dir::C2s,
+                    Some(sent[0]),
+                    Some(lb_frame(2000))
+                ),
+                (
+                    EventKind::Reordered,
+                    Dir::C2s,
+                    Some(sent[1]),
+                    Some(lb_frame(3000))
+                ),
+                (
+                    EventKind::Reordered,
+                    Dir::C2s,
+                    Some(sent[2]),
+                    Some(lb_frame(4000))
+                ),
+            ]
+        );
     }
 }
 

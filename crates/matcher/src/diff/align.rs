@@ -160,7 +160,9 @@ pub fn seq_offsets(
                 if let Some(k) = identity(p) {
                     let at = ids.partition_point(|e| e.0 < k);
                     if let Some(e) = ids.get(at) {
-                        if e.0 == k {
+                        // Only a key that names one client seq says it.
+                        let end = ids[at..].partition_point(|x| x.0 == k) + at;
+                        if e.0 == k && ids[end - 1].1 == e.1 {
                             diffs.push(p.seq.wrapping_sub(e.1));
                         }
                     }
@@ -185,8 +187,8 @@ pub fn seq_offsets(
 }
 
 /// The seq differences of the first [`OFFSET_PACKETS`] LB packets with an
-/// identity (`l_list`, in capture order) against the client packet of the
-/// same identity with the lowest seq, for those that have one; and the LB
+/// identity (`l_list`, in capture order) against the client seq of the
+/// same identity, for those whose identity names one client seq; and the LB
 /// position after the last packet looked at. The client's packets are read
 /// once against those few identities, not all sorted.
 fn first_offsets(client: &Side, c_list: &[Pkt], lb: &Side, l_list: &[Pkt]) -> (Vec<u32>, usize) {
@@ -202,8 +204,13 @@ fn first_offsets(client: &Side, c_list: &[Pkt], lb: &Side, l_list: &[Pkt]) -> (V
             first.push((k, p.seq));
         }
     }
-    // Each identity wanted, with the lowest client seq found for it.
-    let mut lowest: Vec<((u8, u64, u32), Option<u32>)> =
+    // Each identity wanted, with the lowest client seq found for it and
+    // whether every client packet of that identity has that seq. Only a key
+    // that names one client seq says the offset: pure ACKs sent in the same
+    // timestamp tick share their timestamps and shape whatever their seq
+    // (the first ACK of a connection and the ACKs after the request), and
+    // one of them would vote for an offset of the request's length.
+    let mut lowest: Vec<((u8, u64, u32), Option<(u32, bool)>)> =
         first.iter().map(|&(k, _)| (k, None)).collect();
     lowest.sort_unstable_by_key(|e| e.0);
     lowest.dedup_by_key(|e| e.0);
@@ -219,7 +226,8 @@ fn first_offsets(client: &Side, c_list: &[Pkt], lb: &Side, l_list: &[Pkt]) -> (V
         if let Some(k) = identity(p).filter(|k| wanted & bit(k) != 0) {
             if let Ok(at) = lowest.binary_search_by_key(&k, |e| e.0) {
                 let slot = &mut lowest[at].1;
-                *slot = Some(slot.map_or(p.seq, |s| s.min(p.seq)));
+                *slot =
+                    Some(slot.map_or((p.seq, true), |(s, one)| (s.min(p.seq), one && s == p.seq)));
             }
         }
     }
@@ -227,7 +235,10 @@ fn first_offsets(client: &Side, c_list: &[Pkt], lb: &Side, l_list: &[Pkt]) -> (V
         .iter()
         .filter_map(|&(k, seq)| {
             let at = lowest.binary_search_by_key(&k, |e| e.0).ok()?;
-            lowest[at].1.map(|c| seq.wrapping_sub(c))
+            lowest[at]
+                .1
+                .filter(|&(_, one)| one)
+                .map(|(c, _)| seq.wrapping_sub(c))
         })
         .collect();
     (diffs, next)
@@ -306,6 +317,9 @@ pub struct DirRules {
     pub ip_id_kept: bool,
     /// The middle keeps TCP timestamps: copies must agree on them.
     pub ts_kept: bool,
+    /// The middle keeps the TCP window field: copies must agree on it (the
+    /// dup ACKs of one loss differ only in their window and SACK blocks).
+    pub win_kept: bool,
     /// The middle keeps the TCP options of segments other than SYNs: copies
     /// must have the same TCP header length (an ACK with a SACK block is
     /// not a copy of the plain ACK before it).
@@ -337,6 +351,9 @@ fn same_identity(s: &TcpPacket, r: &TcpPacket, rules: &DirRules) -> bool {
     {
         return false;
     }
+    if rules.win_kept && s.win != r.win {
+        return false;
+    }
     if rules.options_kept && s.flags & tcp_flags::SYN == 0 && s.tcp_hdr_len != r.tcp_hdr_len {
         return false;
     }
@@ -348,9 +365,27 @@ fn same_identity(s: &TcpPacket, r: &TcpPacket, rules: &DirRules) -> bool {
     true
 }
 
+/// The two copies carry the same SACK blocks, each taken relative to the
+/// packet's ack: a middle that shifts sequence numbers fixes up the ack and
+/// the blocks by the same offset.
+fn same_sacks(sender: &Side, s: &TcpPacket, receiver: &Side, r: &TcpPacket) -> bool {
+    if s.sack_count != r.sack_count {
+        return false;
+    }
+    if s.sack_count == 0 {
+        return true;
+    }
+    let rel = |p: &TcpPacket, b: &twincap_parser::SackBlock| {
+        (b.left.wrapping_sub(p.ack), b.right.wrapping_sub(p.ack))
+    };
+    let (a, b) = (sender.cap.sacks_of(s), receiver.cap.sacks_of(r));
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| rel(s, x) == rel(r, y))
+}
+
 /// Two receiver frames hold the same bytes (a duplicate copy).
-pub fn identical(a: &TcpPacket, b: &TcpPacket) -> bool {
-    a.seq == b.seq
+pub fn identical(receiver: &Side, a: &TcpPacket, b: &TcpPacket) -> bool {
+    same_sacks(receiver, a, receiver, b)
+        && a.seq == b.seq
         && a.ack == b.ack
         && a.flags == b.flags
         && a.ip_id == b.ip_id
@@ -396,19 +431,30 @@ pub fn align(
         }
         let senders = runs[g[0].1 as usize].1 as usize;
         if g.len() > senders && senders > 0 {
-            let t =
-                |e: &((u32, u32, u32), u32)| receiver.packet(dp.receiver[e.1 as usize].index).ts_ns;
-            let mut gaps: Vec<(i64, u32)> = g
-                .windows(2)
-                .map(|w| (t(&w[1]) - t(&w[0]), w[1].1))
+            let pkt = |e: &((u32, u32, u32), u32)| receiver.packet(dp.receiver[e.1 as usize].index);
+            // A duplicate is byte for byte an earlier copy: its gap is to the
+            // nearest earlier identical one. A copy like no earlier one (the
+            // middle gave each packet it forwarded a new IP ID) is a fresh
+            // packet however close it follows.
+            let mut gaps: Vec<(i64, u32)> = (1..g.len())
+                .map(|i| {
+                    let r = pkt(&g[i]);
+                    let gap = g[i.saturating_sub(16)..i]
+                        .iter()
+                        .rev()
+                        .map(&pkt)
+                        .find(|q| identical(receiver, q, r))
+                        .map_or(i64::MAX, |q| r.ts_ns - q.ts_ns);
+                    (gap, g[i].1)
+                })
                 .collect();
             gaps.sort_unstable();
             let dups = g.len() - senders;
-            for &(_, r) in gaps.iter().take(dups) {
+            for &(_, r) in gaps.iter().take(dups).filter(|e| e.0 != i64::MAX) {
                 dup_likely[r as usize] = true;
             }
             if let (Some(a), Some(b)) = (gaps.get(dups - 1), gaps.get(dups)) {
-                if b.0 < a.0 * 2 {
+                if b.0 < a.0.saturating_mul(2) {
                     for e in g {
                         dup_close[e.1 as usize] = true;
                     }
@@ -428,6 +474,11 @@ pub fn align(
     // One past the latest sender position that arrived (RFC 4737's NextExp).
     let mut next_expected = 0u32;
     const REORDER_COST: i64 = 10_000_000;
+    // A copy whose SACK blocks differ is an unlikely copy (the dup ACKs of
+    // one loss differ only there), but not an impossible one: a middle
+    // may rewrite them badly. Above REORDER_COST and DUP_BIAS: a
+    // reordering or a duplicate that keeps the blocks is the likelier story.
+    const SACK_COST: i64 = 100_000_000;
     // Costs closer than this are a tie.
     const FIFO_SLACK: i64 = 2_000_000;
     // Identical copies whose costs are closer than this are a guess: the
@@ -481,7 +532,7 @@ pub fn align(
             let fc = first_copy[spos as usize];
             if fc != NONE {
                 let first = receiver.packet(dp.receiver[fc as usize].index);
-                if !identical(first, r) {
+                if !identical(receiver, first, r) {
                     continue;
                 }
                 let cost =
@@ -510,7 +561,12 @@ pub fn align(
                 .saturating_sub(reference)
                 .saturating_abs()
                 .saturating_add(late)
-                .saturating_add(early);
+                .saturating_add(early)
+                .saturating_add(if same_sacks(sender, s, receiver, r) {
+                    0
+                } else {
+                    SACK_COST
+                });
             viable.push((spos, c));
             if best.map_or(true, |(b, _)| c < b) {
                 best = Some((c, spos));

@@ -98,13 +98,21 @@ pub fn align_dir(
     let (snd, rcv) = align::sides(d, client, lb);
     let dp = &prep.dirs[d.index()];
     let (mut n, mut id_eq, mut rcv_zero, mut snd_zero, mut ts_n, mut ts_eq) = (0, 0, 0, 0, 0, 0);
-    let (mut opt_n, mut opt_eq) = (0, 0);
+    // Anchors whose sender IP ID is 0 agree with a middle that keeps the
+    // IP ID and with one that zeroes it (Linux sends 0 on SYN-ACKs and
+    // socket-less RSTs): only the others can say the middle keeps it.
+    let (mut id_n, mut id_kept) = (0, 0);
+    let (mut opt_n, mut opt_eq, mut win_eq) = (0, 0, 0);
     let mut delays = Vec::new();
     for &(s, r) in &prep.anchors[d.index()] {
         let sp = snd.packet(dp.sender[s as usize].index);
         let rp = rcv.packet(dp.receiver[r as usize].index);
         n += 1;
         id_eq += (sp.ip_id == rp.ip_id) as u32;
+        if sp.ip_id != 0 {
+            id_n += 1;
+            id_kept += (sp.ip_id == rp.ip_id) as u32;
+        }
         rcv_zero += (rp.ip_id == 0) as u32;
         snd_zero += (sp.ip_id == 0) as u32;
         if sp.is(info::TIMESTAMPS) && rp.is(info::TIMESTAMPS) {
@@ -116,12 +124,15 @@ pub fn align_dir(
         if sp.flags & tcp_flags::SYN == 0 {
             opt_n += 1;
             opt_eq += (sp.tcp_hdr_len == rp.tcp_hdr_len) as u32;
+            win_eq += (sp.win == rp.win) as u32;
         }
         delays.push(align::delay_ns(d, sp, rp, clock));
     }
     let options_kept = opt_n > 0 && opt_eq * 10 >= opt_n * 9;
-    let ip_id_kept = n > 0 && id_eq * 10 >= n * 9;
-    let ip_id = if n == 0 {
+    // SYNs aside too: a middle may rewrite their window with their options.
+    let win_kept = opt_n > 0 && win_eq * 10 >= opt_n * 9;
+    let ip_id_kept = id_n > 0 && id_kept * 10 >= id_n * 9;
+    let ip_id = if n == 0 || (id_n == 0 && id_eq == n) {
         "unknown"
     } else if ip_id_kept {
         "kept"
@@ -147,6 +158,7 @@ pub fn align_dir(
     let r = DirRules {
         ip_id_kept,
         ts_kept,
+        win_kept,
         options_kept,
         typical_delay_ns: typical,
         min_delay_ns: min,
