@@ -419,7 +419,8 @@ pub fn ratio(a: usize, b: usize) -> f64 {
 ///
 /// Two sender frames are receiver twins when every TCP field and the
 /// payload are the same (sequence and acknowledgement numbers, flags,
-/// window, header length, timestamps, TTL, length, payload), their IP IDs
+/// window, header length, timestamps, SACK blocks, TTL, length, payload),
+/// their IP IDs
 /// are the same or the middle rewrites IP IDs on that flow and direction
 /// (the receiver then sees zero or a random number for both), and they were
 /// sent closer together than the path's delay varies (max minus min of the
@@ -499,8 +500,10 @@ pub fn receiver_twins(ds: &Dataset) -> Vec<EventKey> {
             });
             let senders: Vec<&twincap_parser::TcpPacket> =
                 packets.iter().filter_map(|p| ends(p).0).collect();
+            let sender_cap = if dir == "c2s" { &ds.client } else { &ds.lb };
             let twins = |a: &twincap_parser::TcpPacket, b: &twincap_parser::TcpPacket| {
-                a.seq == b.seq
+                sender_cap.sacks_of(a) == sender_cap.sacks_of(b)
+                    && a.seq == b.seq
                     && a.ack == b.ack
                     && a.flags == b.flags
                     && a.win == b.win
