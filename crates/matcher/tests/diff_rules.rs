@@ -1106,6 +1106,44 @@ mod middle_learnt {
         );
     }
 
+    /// Duplicates are counted per class of copies the receiver could take
+    /// for one another: two ACKs with one TSval drained from a queue 15 us
+    /// apart are two sent packets (two sent with that TSval), and the
+    /// duplicate is the third ACK's second copy 35 us behind it (one sent
+    /// with its TSval, two copies), though its gap is the larger.
+    #[test]
+    fn duplicates_are_counted_among_copies_alike() {
+        let (w, _) = dup_ack_run(3, 20, |i, p| {
+            p.info |= info::TIMESTAMPS;
+            p.ts_val = 7000 + (i == 2) as u32;
+            p.ts_ecr = 35_000;
+        });
+        let mut r = w.render();
+        for p in r.lb.iter_mut().filter(|p| p.src == SNAT_IP) {
+            p.ip_id = 0;
+        }
+        let at: Vec<usize> = (0..r.lb.len())
+            .filter(|&i| {
+                r.lb[i].src == SNAT_IP && r.lb[i].flags == F::ACK && r.lb[i].ack == 9000 + 3001
+            })
+            .collect();
+        let t0 = r.lb[at[0]].ts_ns;
+        for (n, &i) in at.iter().enumerate() {
+            r.lb[i].ts_ns = t0 + [0, 15_000, 50_000][n];
+        }
+        let third = r.lb[at[2]].clone();
+        r.lb.push(TcpPacket {
+            ts_ns: t0 + 85_000,
+            ..third
+        });
+        let (res, c, l) = run(r.client, r.lb);
+        let (sent, got) = run_copies(&c, &l);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Duplicated, Dir::C2s, Some(sent[2]), Some(got[2]))]
+        );
+    }
+
     /// Dup ACKs of one loss differ in their window: where the middle keeps
     /// the window (its sure matches agree on it), the ACK that arrives last
     /// with the first one's window is the first one, held.

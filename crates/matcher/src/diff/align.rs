@@ -87,6 +87,10 @@ pub fn dir_of(p: &TcpPacket, init: (u32, u16)) -> Dir {
     }
 }
 
+/// What names one sent packet whatever the middle did to seq numbers: which
+/// field (0 timestamps, 1 payload, 2 IP ID), its value, and the shape.
+type Identity = (u8, u64, u32);
+
 /// A key that names one sent packet whatever the middle did to seq numbers:
 /// its timestamps, else its IP ID, else its payload.
 fn identity(p: &TcpPacket) -> Option<(u8, u64, u32)> {
@@ -210,7 +214,7 @@ fn first_offsets(client: &Side, c_list: &[Pkt], lb: &Side, l_list: &[Pkt]) -> (V
     // timestamp tick share their timestamps and shape whatever their seq
     // (the first ACK of a connection and the ACKs after the request), and
     // one of them would vote for an offset of the request's length.
-    let mut lowest: Vec<((u8, u64, u32), Option<(u32, bool)>)> =
+    let mut lowest: Vec<(Identity, Option<(u32, bool)>)> =
         first.iter().map(|&(k, _)| (k, None)).collect();
     lowest.sort_unstable_by_key(|e| e.0);
     lowest.dedup_by_key(|e| e.0);
@@ -398,6 +402,94 @@ pub fn identical(receiver: &Side, a: &TcpPacket, b: &TcpPacket) -> bool {
         && (a.captured_len != b.captured_len || a.payload_hash == b.payload_hash)
 }
 
+/// Where a key has more receiver copies (`group`, in receiver order) than
+/// sender packets (`senders`), which copies are likely the middle's
+/// duplicates (`dup_likely`), and whether the gaps that say so are too
+/// alike to tell (`dup_close`, on every copy of the class).
+///
+/// Copies are counted per class of what the receiver sees where the middle
+/// keeps it (timestamps, IP ID, window, header length): a class with as many
+/// sender packets as copies has no duplicate, however close its copies
+/// follow one another (a queue drained back to back spaces fresh packets as
+/// tightly as a duplicate). Within a class the duplicates are the copies
+/// closest behind an identical earlier one (the middle sends a second copy
+/// straight after the first; a fresh packet waits its turn); a copy like no
+/// earlier one (the middle gave each packet it forwarded a new IP ID) is
+/// fresh however close it follows.
+#[allow(clippy::too_many_arguments)]
+fn mark_duplicates(
+    group: &[((u32, u32, u32), u32)],
+    senders: &[((u32, u32, u32), u32)],
+    dp: &DirPackets,
+    sender: &Side,
+    receiver: &Side,
+    rules: &DirRules,
+    dup_likely: &mut [bool],
+    dup_close: &mut [bool],
+) {
+    let pkt = |e: &((u32, u32, u32), u32)| receiver.packet(dp.receiver[e.1 as usize].index);
+    let seen = |p: &TcpPacket| {
+        (
+            if rules.ts_kept {
+                (p.ts_val, p.ts_ecr)
+            } else {
+                (0, 0)
+            },
+            if rules.ip_id_kept { p.ip_id } else { 0 },
+            if rules.win_kept { p.win } else { 0 },
+            if rules.options_kept && p.flags & tcp_flags::SYN == 0 {
+                p.tcp_hdr_len
+            } else {
+                0
+            },
+        )
+    };
+    let mut sent: Vec<_> = senders
+        .iter()
+        .map(|e| seen(sender.packet(dp.sender[e.1 as usize].index)))
+        .collect();
+    sent.sort_unstable();
+    // (what the receiver sees, position in the group): sorted, each class
+    // keeps receiver order.
+    let mut copies: Vec<_> = group
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (seen(pkt(e)), i))
+        .collect();
+    copies.sort_unstable();
+    for class in copies.chunk_by(|a, b| a.0 == b.0) {
+        let k = class[0].0;
+        let n_sent = sent.partition_point(|s| *s <= k) - sent.partition_point(|s| *s < k);
+        if class.len() <= n_sent || n_sent == 0 {
+            continue;
+        }
+        let mut gaps: Vec<(i64, u32)> = (1..class.len())
+            .map(|i| {
+                let r = pkt(&group[class[i].1]);
+                let gap = class[i.saturating_sub(16)..i]
+                    .iter()
+                    .rev()
+                    .map(|c| pkt(&group[c.1]))
+                    .find(|q| identical(receiver, q, r))
+                    .map_or(i64::MAX, |q| r.ts_ns - q.ts_ns);
+                (gap, group[class[i].1].1)
+            })
+            .collect();
+        gaps.sort_unstable();
+        let dups = class.len() - n_sent;
+        for &(_, r) in gaps.iter().take(dups).filter(|e| e.0 != i64::MAX) {
+            dup_likely[r as usize] = true;
+        }
+        if let (Some(a), Some(b)) = (gaps.get(dups - 1), gaps.get(dups)) {
+            if b.0 < a.0.saturating_mul(2) {
+                for c in class {
+                    dup_close[group[c.1].1 as usize] = true;
+                }
+            }
+        }
+    }
+}
+
 /// Align one direction.
 pub fn align(
     d: Dir,
@@ -429,37 +521,18 @@ pub fn align(
         for (rank, e) in g.iter().enumerate() {
             later_same[e.1 as usize] = (g.len() - rank - 1) as u32;
         }
-        let senders = runs[g[0].1 as usize].1 as usize;
-        if g.len() > senders && senders > 0 {
-            let pkt = |e: &((u32, u32, u32), u32)| receiver.packet(dp.receiver[e.1 as usize].index);
-            // A duplicate is byte for byte an earlier copy: its gap is to the
-            // nearest earlier identical one. A copy like no earlier one (the
-            // middle gave each packet it forwarded a new IP ID) is a fresh
-            // packet however close it follows.
-            let mut gaps: Vec<(i64, u32)> = (1..g.len())
-                .map(|i| {
-                    let r = pkt(&g[i]);
-                    let gap = g[i.saturating_sub(16)..i]
-                        .iter()
-                        .rev()
-                        .map(&pkt)
-                        .find(|q| identical(receiver, q, r))
-                        .map_or(i64::MAX, |q| r.ts_ns - q.ts_ns);
-                    (gap, g[i].1)
-                })
-                .collect();
-            gaps.sort_unstable();
-            let dups = g.len() - senders;
-            for &(_, r) in gaps.iter().take(dups).filter(|e| e.0 != i64::MAX) {
-                dup_likely[r as usize] = true;
-            }
-            if let (Some(a), Some(b)) = (gaps.get(dups - 1), gaps.get(dups)) {
-                if b.0 < a.0.saturating_mul(2) {
-                    for e in g {
-                        dup_close[e.1 as usize] = true;
-                    }
-                }
-            }
+        let senders = run(g[0].1 as usize);
+        if g.len() > senders.len() && !senders.is_empty() {
+            mark_duplicates(
+                g,
+                senders,
+                dp,
+                sender,
+                receiver,
+                rules,
+                &mut dup_likely,
+                &mut dup_close,
+            );
         }
     }
     let low = rules.min_delay_ns - 5_000_000;
