@@ -1158,6 +1158,9 @@ pub fn to_text(r: &DiffReport, st: Style) -> String {
     ));
     if !r.diagnoses.is_empty() {
         out.push_str("\nfindings:\n");
+        if let Some(line) = findings_by_kind(&r.diagnoses) {
+            out.push_str(&format!("  {line}\n"));
+        }
         for d in &r.diagnoses {
             out.push_str(&format!(
                 "\n  {} {}: {}\n",
@@ -1318,6 +1321,9 @@ pub fn to_md(r: &DiffReport) -> String {
     if r.diagnoses.is_empty() {
         out.push_str("Nothing to report.\n");
     }
+    if let Some(line) = findings_by_kind(&r.diagnoses) {
+        out.push_str(&format!("{line}\n\n"));
+    }
     for d in &r.diagnoses {
         out.push_str(&format!(
             "- **{}** `{}`: {}\n",
@@ -1397,6 +1403,28 @@ pub fn to_md(r: &DiffReport) -> String {
     out
 }
 
+/// Past [`FINDINGS_LISTED_ALONE`] findings, one line with how many there
+/// are of each kind (in the order they are listed), so that the first
+/// screen says what the long list below holds: a capture with resets
+/// injected on 30 connections gives a finding per connection.
+fn findings_by_kind(ds: &[Diagnosis]) -> Option<String> {
+    if ds.len() <= FINDINGS_LISTED_ALONE {
+        return None;
+    }
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for d in ds {
+        match kinds.iter_mut().find(|k| k.0 == d.id) {
+            Some(k) => k.1 += 1,
+            None => kinds.push((d.id, 1)),
+        }
+    }
+    let parts: Vec<String> = kinds.iter().map(|(id, n)| format!("{id} {n}")).collect();
+    Some(format!("{} findings: {}", ds.len(), parts.join(", ")))
+}
+
+/// How many findings a report lists without a count per kind first.
+const FINDINGS_LISTED_ALONE: usize = 8;
+
 /// `; stepped: lb -2.000 s at frame 260`: the clock steps taken off, for
 /// the clock line of the text and Markdown summaries (the `clock_step`
 /// finding says more); nothing without steps.
@@ -1415,6 +1443,40 @@ fn steps_said(steps: &[ClockStep]) -> String {
 mod tests {
     use super::PrettyAt;
     use serde::Serialize;
+
+    fn finding(id: &'static str) -> super::Diagnosis {
+        super::Diagnosis {
+            id,
+            severity: super::Severity::Error,
+            summary: String::new(),
+            dir: None,
+            client_stream: None,
+            lb_stream: None,
+            client_frames: Vec::new(),
+            lb_frames: Vec::new(),
+            client_filter: None,
+            lb_filter: None,
+            figures: Default::default(),
+        }
+    }
+
+    /// Up to eight findings are listed alone; past that, a line first says
+    /// how many of each kind, in the order they are listed.
+    #[test]
+    fn a_long_findings_list_is_counted_by_kind_first() {
+        let mut ds: Vec<_> = ["injected", "path_loss", "injected", "snat"]
+            .into_iter()
+            .cycle()
+            .take(8)
+            .map(finding)
+            .collect();
+        assert_eq!(super::findings_by_kind(&ds), None);
+        ds.push(finding("injected"));
+        assert_eq!(
+            super::findings_by_kind(&ds).as_deref(),
+            Some("9 findings: injected 5, path_loss 2, snat 2")
+        );
+    }
 
     fn at(depth: usize, v: &serde_json::Value) -> String {
         let mut buf = Vec::new();
