@@ -73,7 +73,7 @@ pub struct Diagnosis {
 pub const MAX_FRAMES: usize = 50;
 
 impl Diagnosis {
-    fn new(id: &'static str, severity: Severity, summary: String) -> Diagnosis {
+    pub(crate) fn new(id: &'static str, severity: Severity, summary: String) -> Diagnosis {
         Diagnosis {
             id,
             severity,

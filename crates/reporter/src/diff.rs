@@ -1445,19 +1445,7 @@ mod tests {
     use serde::Serialize;
 
     fn finding(id: &'static str) -> super::Diagnosis {
-        super::Diagnosis {
-            id,
-            severity: super::Severity::Error,
-            summary: String::new(),
-            dir: None,
-            client_stream: None,
-            lb_stream: None,
-            client_frames: Vec::new(),
-            lb_frames: Vec::new(),
-            client_filter: None,
-            lb_filter: None,
-            figures: Default::default(),
-        }
+        super::Diagnosis::new(id, super::Severity::Error, String::new())
     }
 
     /// Up to eight findings are listed alone; past that, a line first says
