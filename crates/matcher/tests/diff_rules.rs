@@ -1144,6 +1144,48 @@ mod middle_learnt {
         );
     }
 
+    /// A reset the middle makes up toward the server, as if from the
+    /// client, may be the very bytes of the client's own resets (same seq,
+    /// no timestamps, IP IDs zeroed by the middle) but for its TTL: the
+    /// middle sends it with its own, where every copy lost one hop on the
+    /// way. Where the sure matches agree on the hop count, it is injected,
+    /// and the client's two resets each arrived.
+    #[test]
+    fn the_ttl_tells_a_made_up_reset_from_the_clients() {
+        let mut w = standard();
+        for (i, t) in [1_003_000, 1_003_020].into_iter().enumerate() {
+            w.segs.push(Seg {
+                dir: Dir::C2s,
+                t_us: t,
+                pkt: TcpPacket {
+                    seq: 1006,
+                    flags: F::RST,
+                    info: info::DF,
+                    ip_id: 300 + i as u16,
+                    ip_len: 40,
+                    tcp_hdr_len: 20,
+                    ..template()
+                },
+            });
+        }
+        let mut r = w.render();
+        for p in r.lb.iter_mut().filter(|p| p.src == SNAT_IP) {
+            p.ip_id = 0;
+        }
+        let rst = r.lb.iter().find(|p| p.flags == F::RST).unwrap().clone();
+        r.lb.push(TcpPacket {
+            ts_ns: rst.ts_ns - 50_000,
+            ttl: 64,
+            ..rst
+        });
+        let (res, _, l) = run(r.client, r.lb);
+        let made_up = frame_of(&l, |p| p.flags == F::RST && p.ttl == 64);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Injected, Dir::C2s, None, Some(made_up))]
+        );
+    }
+
     /// Dup ACKs of one loss differ in their window: where the middle keeps
     /// the window (its sure matches agree on it), the ACK that arrives last
     /// with the first one's window is the first one, held.

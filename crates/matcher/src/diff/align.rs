@@ -324,6 +324,11 @@ pub struct DirRules {
     /// The middle keeps the TCP window field: copies must agree on it (the
     /// dup ACKs of one loss differ only in their window and SACK blocks).
     pub win_kept: bool,
+    /// What the path takes off the TTL in this direction, where the sure
+    /// matches agree on it: a copy must arrive with the sender's TTL less
+    /// that (a reset the middle made up carries the middle's own TTL, and
+    /// may otherwise be the very bytes of the sender's reset).
+    pub ttl_drop: Option<u8>,
     /// The middle keeps the TCP options of segments other than SYNs: copies
     /// must have the same TCP header length (an ACK with a SACK block is
     /// not a copy of the plain ACK before it).
@@ -356,6 +361,12 @@ fn same_identity(s: &TcpPacket, r: &TcpPacket, rules: &DirRules) -> bool {
         return false;
     }
     if rules.win_kept && s.win != r.win {
+        return false;
+    }
+    if rules
+        .ttl_drop
+        .is_some_and(|d| s.ttl.wrapping_sub(r.ttl) != d)
+    {
         return false;
     }
     if rules.options_kept && s.flags & tcp_flags::SYN == 0 && s.tcp_hdr_len != r.tcp_hdr_len {
@@ -408,7 +419,8 @@ pub fn identical(receiver: &Side, a: &TcpPacket, b: &TcpPacket) -> bool {
 /// alike to tell (`dup_close`, on every copy of the class).
 ///
 /// Copies are counted per class of what the receiver sees where the middle
-/// keeps it (timestamps, IP ID, window, header length): a class with as many
+/// keeps it (TTL less the hop count, timestamps, IP ID, window, header
+/// length): a class with as many
 /// sender packets as copies has no duplicate, however close its copies
 /// follow one another (a queue drained back to back spaces fresh packets as
 /// tightly as a duplicate). Within a class the duplicates are the copies
@@ -428,8 +440,13 @@ fn mark_duplicates(
     dup_close: &mut [bool],
 ) {
     let pkt = |e: &((u32, u32, u32), u32)| receiver.packet(dp.receiver[e.1 as usize].index);
-    let seen = |p: &TcpPacket| {
+    // The sender's TTL as the receiver should see it, where the hop count
+    // is known.
+    let seen = |p: &TcpPacket, sent: bool| {
         (
+            rules
+                .ttl_drop
+                .map_or(0, |d| if sent { p.ttl.wrapping_sub(d) } else { p.ttl }),
             if rules.ts_kept {
                 (p.ts_val, p.ts_ecr)
             } else {
@@ -446,7 +463,7 @@ fn mark_duplicates(
     };
     let mut sent: Vec<_> = senders
         .iter()
-        .map(|e| seen(sender.packet(dp.sender[e.1 as usize].index)))
+        .map(|e| seen(sender.packet(dp.sender[e.1 as usize].index), true))
         .collect();
     sent.sort_unstable();
     // (what the receiver sees, position in the group): sorted, each class
@@ -454,7 +471,7 @@ fn mark_duplicates(
     let mut copies: Vec<_> = group
         .iter()
         .enumerate()
-        .map(|(i, e)| (seen(pkt(e)), i))
+        .map(|(i, e)| (seen(pkt(e), false), i))
         .collect();
     copies.sort_unstable();
     for class in copies.chunk_by(|a, b| a.0 == b.0) {

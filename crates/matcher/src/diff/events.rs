@@ -103,6 +103,7 @@ pub fn align_dir(
     // socket-less RSTs): only the others can say the middle keeps it.
     let (mut id_n, mut id_kept) = (0, 0);
     let (mut opt_n, mut opt_eq, mut win_eq) = (0, 0, 0);
+    let mut ttl_drops: Vec<u8> = Vec::new();
     let mut delays = Vec::new();
     for &(s, r) in &prep.anchors[d.index()] {
         let sp = snd.packet(dp.sender[s as usize].index);
@@ -126,11 +127,19 @@ pub fn align_dir(
             opt_eq += (sp.tcp_hdr_len == rp.tcp_hdr_len) as u32;
             win_eq += (sp.win == rp.win) as u32;
         }
+        ttl_drops.push(sp.ttl.wrapping_sub(rp.ttl));
         delays.push(align::delay_ns(d, sp, rp, clock));
     }
     let options_kept = opt_n > 0 && opt_eq * 10 >= opt_n * 9;
     // SYNs aside too: a middle may rewrite their window with their options.
     let win_kept = opt_n > 0 && win_eq * 10 >= opt_n * 9;
+    // The path's hop count, where 90% of the anchors agree on it.
+    ttl_drops.sort_unstable();
+    let ttl_drop = ttl_drops
+        .chunk_by(|a, b| a == b)
+        .max_by_key(|run| run.len())
+        .filter(|run| run.len() * 10 >= ttl_drops.len() * 9)
+        .map(|run| run[0]);
     let ip_id_kept = id_n > 0 && id_kept * 10 >= id_n * 9;
     let ip_id = if n == 0 || (id_n == 0 && id_eq == n) {
         "unknown"
@@ -159,6 +168,7 @@ pub fn align_dir(
         ip_id_kept,
         ts_kept,
         win_kept,
+        ttl_drop,
         options_kept,
         typical_delay_ns: typical,
         min_delay_ns: min,
