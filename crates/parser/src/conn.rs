@@ -331,22 +331,9 @@ const FREE: Slot = Slot {
 
 impl Table {
     fn prefetch(&self, hash: u32) {
-        #[cfg(target_arch = "x86_64")]
         if !self.slots.is_empty() {
-            let at = hash as usize & (self.slots.len() - 1);
-            let slot = &self.slots[at] as *const Slot as *const i8;
-            // A slot may straddle two cache lines: both are asked for.
-            let last = slot.wrapping_add(std::mem::size_of::<Slot>() - 1);
-            // SAFETY: SSE is part of every x86-64 CPU, and a prefetch only
-            // hints: it reads nothing the program sees and never faults.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(slot);
-                _mm_prefetch::<_MM_HINT_T0>(last);
-            }
+            crate::source::prefetch_value(&self.slots[hash as usize & (self.slots.len() - 1)]);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = hash;
     }
 
     /// The conversation of `key` (whose hash is `hash`), inserted with

@@ -24,3 +24,4 @@ pub use read::{
     read_capture, read_capture_bytes, read_packets, read_records, PacketExtras, PacketSink,
     RawRecord, ReadOptions,
 };
+pub use source::prefetch_value;

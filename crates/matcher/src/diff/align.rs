@@ -93,7 +93,7 @@ type Identity = (u8, u64, u32);
 
 /// A key that names one sent packet whatever the middle did to seq numbers:
 /// its timestamps, else its IP ID, else its payload.
-fn identity(p: &TcpPacket) -> Option<(u8, u64, u32)> {
+fn identity(p: &TcpPacket) -> Option<Identity> {
     if p.is(info::TIMESTAMPS) && p.ts_val != 0 {
         Some((0, (p.ts_val as u64) << 32 | p.ts_ecr as u64, shape(p)))
     } else if let Some(h) = full_payload_hash(p) {
@@ -144,7 +144,7 @@ pub fn seq_offsets(
         if diffs.len() < OFFSET_PACKETS && next < l_list.len() {
             // Fewer than that of the first LB packets with an identity
             // have a twin: every client identity, sorted, for the rest.
-            let mut ids: Vec<((u8, u64, u32), u32)> = c_list
+            let mut ids: Vec<(Identity, u32)> = c_list
                 .iter()
                 .filter_map(|pk| {
                     let p = client.packet(pk.index);
@@ -196,7 +196,7 @@ pub fn seq_offsets(
 /// position after the last packet looked at. The client's packets are read
 /// once against those few identities, not all sorted.
 fn first_offsets(client: &Side, c_list: &[Pkt], lb: &Side, l_list: &[Pkt]) -> (Vec<u32>, usize) {
-    let mut first: Vec<((u8, u64, u32), u32)> = Vec::with_capacity(OFFSET_PACKETS);
+    let mut first: Vec<(Identity, u32)> = Vec::with_capacity(OFFSET_PACKETS);
     let mut next = 0;
     for pk in l_list {
         if first.len() >= OFFSET_PACKETS {
@@ -220,7 +220,7 @@ fn first_offsets(client: &Side, c_list: &[Pkt], lb: &Side, l_list: &[Pkt]) -> (V
     lowest.dedup_by_key(|e| e.0);
     // One bit per identity wanted: most client packets are none of them,
     // and are passed over without a search.
-    let bit = |k: &(u8, u64, u32)| {
+    let bit = |k: &Identity| {
         let h = (k.1 ^ (k.2 as u64) << 8 ^ k.0 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         1u64 << (h >> 58)
     };
@@ -399,8 +399,7 @@ fn same_sacks(sender: &Side, s: &TcpPacket, receiver: &Side, r: &TcpPacket) -> b
 
 /// Two receiver frames hold the same bytes (a duplicate copy).
 pub fn identical(receiver: &Side, a: &TcpPacket, b: &TcpPacket) -> bool {
-    same_sacks(receiver, a, receiver, b)
-        && a.seq == b.seq
+    a.seq == b.seq
         && a.ack == b.ack
         && a.flags == b.flags
         && a.ip_id == b.ip_id
@@ -411,6 +410,8 @@ pub fn identical(receiver: &Side, a: &TcpPacket, b: &TcpPacket) -> bool {
         && a.ts_val == b.ts_val
         && a.ts_ecr == b.ts_ecr
         && (a.captured_len != b.captured_len || a.payload_hash == b.payload_hash)
+        // Last: a lookup in the capture's SACK table.
+        && same_sacks(receiver, a, receiver, b)
 }
 
 /// Where a key has more receiver copies (`group`, in receiver order) than

@@ -56,21 +56,9 @@ impl<'a> Side<'a> {
     /// on what is read, only on when it arrives). For walks over a
     /// connection's packets, which lie scattered over the capture.
     pub fn prefetch(&self, index: u32) {
-        #[cfg(target_arch = "x86_64")]
         if let Some(p) = self.cap.packets.get(index as usize) {
-            let first = p as *const TcpPacket as *const i8;
-            let last = first.wrapping_add(std::mem::size_of::<TcpPacket>() - 1);
-            // SAFETY: SSE is part of every x86-64 CPU, and a prefetch only
-            // hints: it reads nothing the program sees and never faults
-            // (both addresses are within the packet anyway).
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(first);
-                _mm_prefetch::<_MM_HINT_T0>(last);
-            }
+            twincap_parser::prefetch_value(p);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = index;
     }
 
     pub fn conn(&self, stream: u32) -> &'a Connection {
