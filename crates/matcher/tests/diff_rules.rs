@@ -988,6 +988,32 @@ mod middle_learnt {
         (w, at)
     }
 
+    /// The middle zeroes the IP IDs of the client's packets.
+    fn zero_client_ids_at_lb(r: &mut Rendered) {
+        for p in r.lb.iter_mut().filter(|p| p.src == SNAT_IP) {
+            p.ip_id = 0;
+        }
+    }
+
+    /// Positions in `r.lb` of the dup-ACK run's LB copies, in send order.
+    fn lb_run(r: &Rendered) -> Vec<usize> {
+        (0..r.lb.len())
+            .filter(|&i| {
+                let p = &r.lb[i];
+                p.src == SNAT_IP && p.flags == F::ACK && p.ack == 9000 + 3001
+            })
+            .collect()
+    }
+
+    /// The middle sends LB packet `at` a second time, arriving at `ts_ns`.
+    fn copy_again(r: &mut Rendered, at: usize, ts_ns: i64) {
+        let copy = TcpPacket {
+            ts_ns,
+            ..r.lb[at].clone()
+        };
+        r.lb.push(copy);
+    }
+
     /// The LB copies of the dup-ACK run (client frames in send order).
     fn run_copies(c: &Capture, l: &Capture) -> (Vec<u32>, Vec<u32>) {
         let of = |cap: &Capture, src: u32| -> Vec<u32> {
@@ -1084,20 +1110,14 @@ mod middle_learnt {
     fn with_ip_ids_rewritten_the_duplicate_is_the_copy_like_another() {
         let (w, _) = dup_ack_run(3, 60, |_, _| {});
         let mut r = w.render();
-        let lb_run: Vec<usize> = (0..r.lb.len())
-            .filter(|&i| r.lb[i].src == SNAT_IP && r.lb[i].ack == 9000 + 3001)
-            .collect();
+        let at = lb_run(&r);
         for (n, p) in r.lb.iter_mut().enumerate() {
             p.ip_id = (n as u16).wrapping_mul(0x9e37) ^ 0x5a5a;
         }
-        let t0 = r.lb[lb_run[0]].ts_ns;
-        r.lb[lb_run[1]].ts_ns = t0 + 60_000;
-        r.lb[lb_run[2]].ts_ns = t0 + 130_000;
-        let second = r.lb[lb_run[1]].clone();
-        r.lb.push(TcpPacket {
-            ts_ns: t0 + 100_000,
-            ..second
-        });
+        let t0 = r.lb[at[0]].ts_ns;
+        r.lb[at[1]].ts_ns = t0 + 60_000;
+        r.lb[at[2]].ts_ns = t0 + 130_000;
+        copy_again(&mut r, at[1], t0 + 100_000);
         let (res, c, l) = run(r.client, r.lb);
         let (sent, got) = run_copies(&c, &l);
         assert_eq!(
@@ -1119,23 +1139,13 @@ mod middle_learnt {
             p.ts_ecr = 35_000;
         });
         let mut r = w.render();
-        for p in r.lb.iter_mut().filter(|p| p.src == SNAT_IP) {
-            p.ip_id = 0;
-        }
-        let at: Vec<usize> = (0..r.lb.len())
-            .filter(|&i| {
-                r.lb[i].src == SNAT_IP && r.lb[i].flags == F::ACK && r.lb[i].ack == 9000 + 3001
-            })
-            .collect();
+        zero_client_ids_at_lb(&mut r);
+        let at = lb_run(&r);
         let t0 = r.lb[at[0]].ts_ns;
         for (n, &i) in at.iter().enumerate() {
             r.lb[i].ts_ns = t0 + [0, 15_000, 50_000][n];
         }
-        let third = r.lb[at[2]].clone();
-        r.lb.push(TcpPacket {
-            ts_ns: t0 + 85_000,
-            ..third
-        });
+        copy_again(&mut r, at[2], t0 + 85_000);
         let (res, c, l) = run(r.client, r.lb);
         let (sent, got) = run_copies(&c, &l);
         assert_eq!(
@@ -1169,9 +1179,7 @@ mod middle_learnt {
             });
         }
         let mut r = w.render();
-        for p in r.lb.iter_mut().filter(|p| p.src == SNAT_IP) {
-            p.ip_id = 0;
-        }
+        zero_client_ids_at_lb(&mut r);
         let rst = r.lb.iter().find(|p| p.flags == F::RST).unwrap().clone();
         r.lb.push(TcpPacket {
             ts_ns: rst.ts_ns - 50_000,
@@ -1193,9 +1201,7 @@ mod middle_learnt {
     fn the_window_tells_dup_acks_apart() {
         let (w, _) = dup_ack_run(3, 30, |i, p| p.win = 480 + 10 * i as u16);
         let mut r = w.render();
-        for p in r.lb.iter_mut().filter(|p| p.src == SNAT_IP) {
-            p.ip_id = 0;
-        }
+        zero_client_ids_at_lb(&mut r);
         let first =
             r.lb.iter()
                 .position(|p| p.src == SNAT_IP && p.win == 480)
@@ -1224,12 +1230,8 @@ mod middle_learnt {
             p.rec_offset = 2000 + 1000 * i as u64;
         });
         let mut r = w.render();
-        for p in r.lb.iter_mut().filter(|p| p.src == SNAT_IP) {
-            p.ip_id = 0;
-        }
-        let at: Vec<usize> = (0..r.lb.len())
-            .filter(|&i| r.lb[i].src == SNAT_IP && r.lb[i].ack == 9000 + 3001)
-            .collect();
+        zero_client_ids_at_lb(&mut r);
+        let at = lb_run(&r);
         let fin =
             r.lb.iter()
                 .find(|p| p.src == SNAT_IP && p.flags & F::FIN != 0)
@@ -1237,11 +1239,8 @@ mod middle_learnt {
                 .ts_ns;
         r.lb[at[2]].ts_ns = fin + 110_000;
         r.lb[at[1]].ts_ns = fin + 100_000;
-        let first = r.lb[at[0]].clone();
-        r.lb.push(TcpPacket {
-            ts_ns: first.ts_ns + 11_000,
-            ..first
-        });
+        let first_at = r.lb[at[0]].ts_ns;
+        copy_again(&mut r, at[0], first_at + 11_000);
         let (res, c, l) = run(r.client, r.lb);
         let (sent, _) = run_copies(&c, &l);
         let lb_frame = |edge: u32| {
