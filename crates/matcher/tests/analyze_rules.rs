@@ -449,6 +449,28 @@ mod duplicate_ack {
     }
 
     #[test]
+    fn a_repeated_ack_still_takes_a_segment_resent_since() {
+        // The client's list is out of order (frame 6 resends into the gap
+        // after 5). Frame 7 takes frame 4's segment; frame 8 repeats the
+        // ACK and finds nothing to take. Frame 9 resends frame 4's bytes,
+        // which end at the ACK: the next repeat (frame 10) takes them, so
+        // it acknowledges frame 9.
+        let mut list = handshake(None);
+        list.extend([
+            data(1001, 100),
+            data(1201, 100),
+            data(1101, 100),
+            srv_ack(1101, 1000),
+            srv_ack(1101, 1000),
+            data(1001, 100),
+            srv_ack(1101, 1000),
+        ]);
+        assert_eq!(values(&list, 8).acks_frame, 0);
+        let v = values(&list, 10);
+        assert_eq!((v.dup_ack_num, v.acks_frame), (2, 9));
+    }
+
+    #[test]
     fn a_changed_window_is_an_update_not_a_dup() {
         let v = after_handshake(
             None,

@@ -272,6 +272,11 @@ pub fn analyze_sequence_number(
                 fwd.unacked_in_order = false;
             }
         }
+        // Does an ACK that found nothing to take still find nothing?
+        if fwd.quiet_ack_known {
+            let a = fwd.quiet_ack;
+            fwd.quiet_ack_known = seq::gt(nextseq, a) && !seq::gt(a, s.seq);
+        }
         fwd.unacked.push_back(Unacked {
             frame: s.frame,
             seq: s.seq,
@@ -370,6 +375,8 @@ fn take_acked(s: &Segment, rev: &mut Flow, values: &mut Values) {
         }
     };
     if rev.unacked_in_order {
+        // (The prefix taken and the segment cut leave no ACK known quiet.)
+        rev.quiet_ack_known = false;
         while let Some(u) = rev.unacked.front() {
             if seq::gt(u.nextseq, ack) {
                 break;
@@ -383,7 +390,7 @@ fn take_acked(s: &Segment, rev: &mut Flow, values: &mut Values) {
                 u.seq = ack;
             }
         }
-    } else {
+    } else if !(rev.quiet_ack_known && rev.quiet_ack == ack) {
         rev.unacked.retain_mut(|u| {
             if ack == u.nextseq {
                 acked(u, values);
@@ -396,6 +403,11 @@ fn take_acked(s: &Segment, rev: &mut Flow, values: &mut Values) {
                 seq::gt(u.nextseq, ack)
             }
         });
+        // Every segment left ends after the ACK and starts at or after
+        // it: the same ACK again would change nothing (until a segment
+        // that it would take or cut is added).
+        rev.quiet_ack = ack;
+        rev.quiet_ack_known = true;
     }
     if rev.unacked.is_empty() {
         rev.unacked_in_order = true;

@@ -75,6 +75,12 @@ pub struct Flow {
     /// Every unacked segment starts at or after the end of the one before
     /// (nothing resent in the list), so ACKs remove a prefix.
     pub unacked_in_order: bool,
+    /// When `quiet_ack_known`: an ACK number that acknowledges no segment
+    /// of the list and cuts none (walking the list for it changes
+    /// nothing). The duplicate ACKs of a hole repeat it and skip the walk
+    /// of a list out of order.
+    pub quiet_ack: u32,
+    pub quiet_ack_known: bool,
     /// Highest next sequence number seen (0: none yet).
     pub nextseq: u32,
     pub nextseq_frame: u32,
@@ -107,6 +113,8 @@ impl Default for Flow {
             last_segment_flags: super::Flags::EMPTY,
             unacked: VecDeque::new(),
             unacked_in_order: true,
+            quiet_ack: 0,
+            quiet_ack_known: false,
             nextseq: 0,
             nextseq_frame: 0,
             nextseq_ts: 0,
