@@ -121,9 +121,34 @@ fn decode(link_type: u32, data: &[u8], cut: usize) -> Decoded<'_> {
 }
 
 fn decode_with(link_type: u32, data: &[u8], cut: usize, skip_payload_hash: bool) -> Decoded<'_> {
-    match fast(link_type, data, cut, skip_payload_hash) {
-        Some(decoded) => decoded,
-        None => general(link_type, data, cut, skip_payload_hash),
+    let mut out = Decoded::NonTcp;
+    decode_into(link_type, data, cut, skip_payload_hash, &mut out);
+    out
+}
+
+/// [`decode_frame_hashing`] written into `out`, where the reader keeps
+/// its answer (a `Decoded` is 168 bytes: returned through the layers and
+/// moved into place, it was copied twice per frame).
+pub(crate) fn decode_frame_into<'a>(
+    link_type: u32,
+    data: &'a [u8],
+    orig_len: u32,
+    hash_payload: bool,
+    out: &mut Decoded<'a>,
+) {
+    let cut = (orig_len as usize).saturating_sub(data.len());
+    decode_into(link_type, data, cut, !hash_payload, out);
+}
+
+fn decode_into<'a>(
+    link_type: u32,
+    data: &'a [u8],
+    cut: usize,
+    skip_payload_hash: bool,
+    out: &mut Decoded<'a>,
+) {
+    if fast(link_type, data, cut, skip_payload_hash, out).is_none() {
+        *out = general(link_type, data, cut, skip_payload_hash);
     }
 }
 
@@ -131,11 +156,18 @@ fn decode_with(link_type: u32, data: &[u8], cut: usize, skip_payload_hash: bool)
 /// (at most one 802.1Q tag), Linux SLL or SLL2, or raw IP; then IPv4
 /// without options, not a fragment, with a total length that covers its
 /// header, or IPv6 without extension headers; then TCP. `None` for anything
-/// else, which [`general`] decodes. For these frames the general path does
-/// exactly this (the same values reach the same [`tcp`]); the test
-/// `fast_path_matches_general` holds the two equal on every fixture frame.
+/// else, which [`general`] decodes (`out` is then left as it was). For
+/// these frames the general path does exactly this (the same values reach
+/// the same [`tcp_into`]); the test `fast_path_matches_general` holds the
+/// two equal on every fixture frame.
 #[inline]
-fn fast(link_type: u32, data: &[u8], cut: usize, skip_payload_hash: bool) -> Option<Decoded<'_>> {
+fn fast<'a>(
+    link_type: u32,
+    data: &'a [u8],
+    cut: usize,
+    skip_payload_hash: bool,
+    out: &mut Decoded<'a>,
+) -> Option<()> {
     use link::linktype;
     // Where IP starts and the ethertype before it (`None`: raw IP, where
     // the version nibble decides).
@@ -216,7 +248,8 @@ fn fast(link_type: u32, data: &[u8], cut: usize, skip_payload_hash: bool) -> Opt
     // `reported` is at least `bytes.len()`, so the datagram covers the header.
     trailer_after(&mut frame, bytes, datagram_len, 0);
     let payload = &bytes[header_len..datagram_len.min(bytes.len())];
-    Some(tcp(payload, datagram_len - header_len, &fields, &frame))
+    tcp_into(payload, datagram_len - header_len, &fields, &frame, out);
+    Some(())
 }
 
 /// [`decode_with`] as the reader calls it, for tests.
@@ -227,7 +260,8 @@ pub(crate) fn decode_with_fast_path(
     cut: usize,
     skip_payload_hash: bool,
 ) -> Option<Decoded<'_>> {
-    fast(link_type, data, cut, skip_payload_hash)
+    let mut out = Decoded::NonTcp;
+    fast(link_type, data, cut, skip_payload_hash, &mut out).map(|()| out)
 }
 
 /// The general path alone, for tests.
@@ -685,41 +719,85 @@ const TCP_STREAM_MIN_LEN: usize = 16;
 /// segment (cut at the end of the IP datagram); `reported` is the segment's
 /// length according to the IP header.
 fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame) -> Decoded<'a> {
+    let mut out = Decoded::NonTcp;
+    tcp_into(captured, reported, fields, frame, &mut out);
+    out
+}
+
+/// [`tcp`], written into `out`: the answer is built where it is kept.
+#[inline]
+fn tcp_into<'a>(
+    captured: &'a [u8],
+    reported: usize,
+    fields: &IpFields,
+    frame: &Frame,
+    out: &mut Decoded<'a>,
+) {
     if captured.len() < TCP_STREAM_MIN_LEN {
-        return Decoded::Malformed("TCP header cut before the window field");
+        *out = Decoded::Malformed("TCP header cut before the window field");
+        return;
     }
-    let mut packet = TcpPacket {
-        frame: 0,
-        ts_ns: 0,
-        rec_offset: 0,
-        src: 0,
-        dst: 0,
-        sport: be16(captured, 0),
-        dport: be16(captured, 2),
-        seq: be32(captured, 4),
-        ack: be32(captured, 8),
-        win: be16(captured, 14),
-        flags: be16(captured, 12) & 0x01ff,
-        info: 0,
-        ip_id: fields.ip_id,
-        ip_len: fields.ip_len,
-        payload_len: 0,
-        captured_len: 0,
-        attrs: 0,
-        ttl: fields.ttl,
-        wscale: 0,
-        tcp_hdr_len: (captured[12] >> 4) * 4,
-        sack_count: 0,
-        ts_val: 0,
-        ts_ecr: 0,
-        payload_hash: 0,
-    };
-    let mut attrs = PacketAttrs {
-        mss: 0,
-        vlan: frame.vlan.unwrap_or(0),
-        trailer_len: frame.trailer_len,
-        tos: fields.tos,
-    };
+    *out = Decoded::Tcp(DecodedTcp {
+        packet: TcpPacket {
+            frame: 0,
+            ts_ns: 0,
+            rec_offset: 0,
+            src: 0,
+            dst: 0,
+            sport: be16(captured, 0),
+            dport: be16(captured, 2),
+            seq: be32(captured, 4),
+            ack: be32(captured, 8),
+            win: be16(captured, 14),
+            flags: be16(captured, 12) & 0x01ff,
+            info: 0,
+            ip_id: fields.ip_id,
+            ip_len: fields.ip_len,
+            payload_len: 0,
+            captured_len: 0,
+            attrs: 0,
+            ttl: fields.ttl,
+            wscale: 0,
+            tcp_hdr_len: (captured[12] >> 4) * 4,
+            sack_count: 0,
+            ts_val: 0,
+            ts_ecr: 0,
+            payload_hash: 0,
+        },
+        src: fields.src,
+        dst: fields.dst,
+        attrs: PacketAttrs {
+            mss: 0,
+            vlan: frame.vlan.unwrap_or(0),
+            trailer_len: frame.trailer_len,
+            tos: fields.tos,
+        },
+        sacks: [SackBlock { left: 0, right: 0 }; 4],
+        rst_payload: None,
+        pair_hash: 0,
+        pair_flow: 0,
+    });
+    if let Decoded::Tcp(tcp) = out {
+        tcp_fields(captured, reported, fields, frame, tcp);
+    }
+}
+
+/// The rest of [`tcp_into`]'s work on `tcp`, which holds the fixed header.
+#[inline]
+fn tcp_fields<'a>(
+    captured: &'a [u8],
+    reported: usize,
+    fields: &IpFields,
+    frame: &Frame,
+    tcp: &mut DecodedTcp<'a>,
+) {
+    let DecodedTcp {
+        packet,
+        attrs,
+        sacks,
+        rst_payload,
+        ..
+    } = tcp;
     let mut bits = 0;
     if fields.ipv6 {
         bits |= info::IPV6;
@@ -737,8 +815,6 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
         bits |= info::IN_ICMP_ERROR;
     }
     let header_len = packet.tcp_hdr_len as usize;
-    let mut sacks = [SackBlock { left: 0, right: 0 }; 4];
-    let mut rst_payload = None;
     // dissect_tcp computes the segment length only outside fragments and
     // ICMP errors, and when the IP length covers the header.
     if frame.fragmented || frame.in_icmp_error || reported < header_len {
@@ -752,20 +828,14 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
         bits |= info::HEADER_TRUNCATED;
         read_options(
             option_bytes(captured, header_len),
-            &mut packet,
-            &mut attrs,
+            packet,
+            attrs,
             &mut bits,
-            &mut sacks,
+            sacks,
         );
     } else if captured.len() >= header_len {
         // The whole header is in the frame (`header_len` >= 20 here).
-        read_options(
-            &captured[20..header_len],
-            &mut packet,
-            &mut attrs,
-            &mut bits,
-            &mut sacks,
-        );
+        read_options(&captured[20..header_len], packet, attrs, &mut bits, sacks);
         let payload_len = reported.saturating_sub(header_len);
         let payload = &captured[header_len..];
         let payload = &payload[..payload.len().min(payload_len)];
@@ -779,7 +849,7 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
                 packet.payload_hash = payload_hash(payload);
             }
             if packet.flags & tcp_flags::RST != 0 {
-                rst_payload = Some(payload);
+                *rst_payload = Some(payload);
             }
         }
     } else {
@@ -792,24 +862,16 @@ fn tcp<'a>(captured: &'a [u8], reported: usize, fields: &IpFields, frame: &Frame
         }
         read_options(
             option_bytes(captured, header_len),
-            &mut packet,
-            &mut attrs,
+            packet,
+            attrs,
             &mut bits,
-            &mut sacks,
+            sacks,
         );
     }
     packet.info = bits;
     let pair = crate::conn::PairHint::of(fields.src, fields.dst, packet.sport, packet.dport);
-    Decoded::Tcp(DecodedTcp {
-        packet,
-        src: fields.src,
-        dst: fields.dst,
-        attrs,
-        sacks,
-        rst_payload,
-        pair_hash: pair.hash,
-        pair_flow: pair.flow,
-    })
+    tcp.pair_hash = pair.hash;
+    tcp.pair_flow = pair.flow;
 }
 
 /// The option bytes present in a frame that may end inside the header.

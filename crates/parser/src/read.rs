@@ -15,7 +15,7 @@
 
 use crate::conn::PairHint;
 use crate::decode::defrag::Defragmenter;
-use crate::decode::{decode_frame, decode_frame_hashing, Decoded, DecodedTcp};
+use crate::decode::{decode_frame, decode_frame_into, Decoded, DecodedTcp};
 use crate::error::{ReadError, ReadErrorKind};
 use crate::f5::Trailer;
 use crate::packet::{Capture, FileFormat, Interface, SackBlock, TcpPacket, Warning};
@@ -635,8 +635,13 @@ fn decode_record<'a>(record: &Record<'a>, hash_payload: bool, out: &mut Outcome<
     if record.link_type == NOT_A_PACKET {
         return;
     }
-    out.decoded =
-        decode_frame_hashing(record.link_type, record.data, record.orig_len, hash_payload);
+    decode_frame_into(
+        record.link_type,
+        record.data,
+        record.orig_len,
+        hash_payload,
+        &mut out.decoded,
+    );
     if let Decoded::Tcp(tcp) = &out.decoded {
         out.trailer = trailer_of(tcp, record);
     }
