@@ -959,6 +959,28 @@ mod identical_copies {
         assert_eq!(lost[0].client_frame, Some(sack_ack));
         assert!(lost[0].alternatives.is_empty());
     }
+
+    /// A closed socket's identical RSTs: two, then four more 4.4 ms later.
+    /// The client gets all six back to back, after the last was sent: the
+    /// first two were queued on the way and came out with the others. In
+    /// order, the first two came 4.4 ms late and the path caught up with
+    /// the third; taking the four on time first would call the first two
+    /// reordered, and late all the same (a lab run, http with RSTs
+    /// injected both ways, reported two such).
+    #[test]
+    fn a_burst_of_identical_copies_that_came_late_together_kept_its_order() {
+        let mut w = dialogue(1_000_000, 1000, 9000, 100, 5000, 50_000, 40_000);
+        w.segs.pop();
+        let sent = [0, 20, 4_400, 4_420, 4_440, 4_460].map(|t| 1_040_000 + t);
+        w.server_rsts(&sent);
+        let mut r = w.render();
+        let rsts = r.client.iter_mut().filter(|p| p.flags & F::RST != 0);
+        for (i, p) in rsts.enumerate() {
+            p.ts_ns = (1_044_500 + 15 * i as i64) * 1000;
+        }
+        let (res, _, _) = run(r.client, r.lb);
+        assert_eq!(events(&res), vec![]);
+    }
 }
 
 /// What the middle keeps, learnt from a pair's sure matches, and the fields
@@ -1342,6 +1364,31 @@ mod reordering {
         let (res, c, l) = run(r.client, r.lb);
         let sent = frame_of(&l, |p| p.payload_len == 1000 && p.seq == 9001);
         let got = frame_of(&c, |p| p.payload_len == 1000 && p.seq == 9001);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Reordered, Dir::S2c, Some(got), Some(sent))]
+        );
+    }
+
+    /// The server's first segment is held, as above, and the server sends
+    /// it again 300 us after the held copy reached the client (same
+    /// timestamp tick, the middle zeroes IP IDs: the two copies look alike
+    /// at the client). The held copy is the original: the retransmission
+    /// had not been sent when it arrived, beyond any clock error, and
+    /// arrives later on time.
+    #[test]
+    fn a_retransmission_sent_after_the_held_copy_arrived_is_not_it() {
+        let mut w = standard();
+        let seg1 = w.segs.iter().position(|s| s.pkt.payload_len == 1000);
+        w.resend(seg1.unwrap(), 425, 7);
+        let mut r = w.render();
+        impair::late_first_segment(&mut r);
+        for p in r.client.iter_mut().filter(|p| p.src == SERVER_IP) {
+            p.ip_id = 0;
+        }
+        let (res, c, l) = run(r.client, r.lb);
+        let sent = frame_of(&l, |p| p.seq == 9001 && p.ip_id != 7);
+        let got = frame_of(&c, |p| p.seq == 9001 && p.payload_len == 1000);
         assert_eq!(
             events(&res),
             vec![(EventKind::Reordered, Dir::S2c, Some(got), Some(sent))]

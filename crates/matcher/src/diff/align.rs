@@ -570,6 +570,12 @@ pub fn align(
     // may rewrite them badly. Above REORDER_COST and DUP_BIAS: a
     // reordering or a duplicate that keeps the blocks is the likelier story.
     const SACK_COST: i64 = 100_000_000;
+    // Arriving before it was sent, beyond what the clock estimate allows,
+    // costs this much per nanosecond: 100 us too early costs a reordering.
+    // (At 4 per ns a server's retransmission sent after its held original
+    // arrived took the original's place and made the segments between
+    // reordered.)
+    const EARLY_COST_PER_NS: i64 = 100;
     // Costs closer than this are a tie.
     const FIFO_SLACK: i64 = 2_000_000;
     // Identical copies whose costs are closer than this are a guess: the
@@ -604,6 +610,22 @@ pub fn align(
                 let g = run(q);
                 !g.is_empty() && g.iter().all(|e| e.1 > last)
             })
+    };
+    // Whether the receiver copy `skipped` copies after `rpos` brings `spos`
+    // at a normal delay: the copies before it, taken in order, were a burst
+    // that came late together, and the path caught up.
+    let caught_up = |rpos: usize, skipped: usize, spos: u32| -> bool {
+        let mut nx = rpos;
+        for _ in 0..skipped {
+            nx = next_same[nx] as usize;
+            if nx == NONE as usize {
+                return false;
+            }
+        }
+        let s = sender.packet(dp.sender[spos as usize].index);
+        let rn = receiver.packet(dp.receiver[nx].index);
+        let typical = rules.typical_delay_ns.max(0);
+        delay_ns(d, s, rn, clock) <= 2 * typical + 1_000_000
     };
     for (rpos, rp) in dp.receiver.iter().enumerate() {
         let r = receiver.packet(rp.index);
@@ -644,7 +666,9 @@ pub fn align(
             // beyond what the clock estimate allows.
             // Saturating: timestamps of damaged captures can be absurd.
             let early = if delay < -clock_slack {
-                delay.saturating_add(clock_slack).saturating_mul(-4)
+                delay
+                    .saturating_add(clock_slack)
+                    .saturating_mul(-EARLY_COST_PER_NS)
             } else {
                 0
             };
@@ -674,7 +698,23 @@ pub fn align(
                     .map(|v| v.0)
                     .min()
                     .unwrap_or(spos);
-                best = Some((cost, earliest));
+                // Earlier copies beyond the slack are still the likelier
+                // ones when they only came late as a burst: taken in order,
+                // the receiver caught up with the sender a few copies on.
+                // Skipping them would call each of them reordered (their
+                // delay can only grow) for no copy on time more.
+                let near = || viable.iter().filter(|v| v.1 <= cost + REORDER_COST);
+                let skipped = near().filter(|v| v.0 < earliest).count();
+                let first = near().map(|v| v.0).min().unwrap_or(earliest);
+                let chosen = if skipped > 0
+                    && first >= next_expected
+                    && caught_up(rpos, skipped, earliest)
+                {
+                    first
+                } else {
+                    earliest
+                };
+                best = Some((cost, chosen));
             }
         }
         // Fresh or duplicate: where the key has more receiver copies than
