@@ -293,7 +293,8 @@ fn sender_runs(dp: &DirPackets) -> Vec<(u32, u32)> {
 /// middle changed.
 pub fn anchors(dp: &DirPackets) -> Vec<(u32, u32)> {
     let (s, r) = (&dp.sender_sorted, &dp.receiver_sorted);
-    let mut out = Vec::new();
+    // Most packets are anchors: room for all, not a buffer grown ten times.
+    let mut out = Vec::with_capacity(s.len().min(r.len()));
     let (mut i, mut j) = (0, 0);
     while i < s.len() && j < r.len() {
         match s[i].0.cmp(&r[j].0) {

@@ -103,9 +103,11 @@ pub fn align_dir(
     // socket-less RSTs): only the others can say the middle keeps it.
     let (mut id_n, mut id_kept) = (0, 0);
     let (mut opt_n, mut opt_eq, mut win_eq) = (0, 0, 0);
-    let mut ttl_drops: Vec<u8> = Vec::new();
-    let mut delays = Vec::new();
-    for &(s, r) in &prep.anchors[d.index()] {
+    let anchors = &prep.anchors[d.index()];
+    // How many anchors show each TTL drop.
+    let mut ttl_drops = [0u32; 256];
+    let mut delays = Vec::with_capacity(anchors.len());
+    for &(s, r) in anchors {
         let sp = snd.packet(dp.sender[s as usize].index);
         let rp = rcv.packet(dp.receiver[r as usize].index);
         n += 1;
@@ -127,19 +129,18 @@ pub fn align_dir(
             opt_eq += (sp.tcp_hdr_len == rp.tcp_hdr_len) as u32;
             win_eq += (sp.win == rp.win) as u32;
         }
-        ttl_drops.push(sp.ttl.wrapping_sub(rp.ttl));
+        ttl_drops[sp.ttl.wrapping_sub(rp.ttl) as usize] += 1;
         delays.push(align::delay_ns(d, sp, rp, clock));
     }
     let options_kept = opt_n > 0 && opt_eq * 10 >= opt_n * 9;
     // SYNs aside too: a middle may rewrite their window with their options.
     let win_kept = opt_n > 0 && win_eq * 10 >= opt_n * 9;
     // The path's hop count, where 90% of the anchors agree on it.
-    ttl_drops.sort_unstable();
-    let ttl_drop = ttl_drops
-        .chunk_by(|a, b| a == b)
-        .max_by_key(|run| run.len())
-        .filter(|run| run.len() * 10 >= ttl_drops.len() * 9)
-        .map(|run| run[0]);
+    // (Counted, not sorted: at most one drop can have 90%.)
+    let ttl_drop = (0..=u8::MAX).find(|&t| {
+        let k = ttl_drops[t as usize];
+        k > 0 && k * 10 >= n * 9
+    });
     let ip_id_kept = id_n > 0 && id_kept * 10 >= id_n * 9;
     let ip_id = if n == 0 || (id_n == 0 && id_eq == n) {
         "unknown"
@@ -151,18 +152,18 @@ pub fn align_dir(
         "rewritten"
     };
     let ts_kept = ts_n == 0 || ts_eq * 10 >= ts_n * 9;
-    delays.sort_unstable();
     // A few anchors may all be late (held, queued): below three, the
     // typical delay is the whole capture's; the floor is never above it.
+    // Only the lowest and the median are read: found without a sort.
     let global = typical_delay_ns[d.index()];
     let slack = (clock.uncertainty_s * 2e9) as i64;
+    let lowest = delays.iter().min().copied();
     let (typical, min) = if delays.len() < 3 {
-        (
-            global,
-            global.min(0).min(delays.first().copied().unwrap_or(0)) - slack,
-        )
+        (global, global.min(0).min(lowest.unwrap_or(0)) - slack)
     } else {
-        (delays[delays.len() / 2], delays[0].min(global) - slack)
+        let middle = delays.len() / 2;
+        let (_, &mut median, _) = delays.select_nth_unstable(middle);
+        (median, lowest.unwrap_or(median).min(global) - slack)
     };
     let r = DirRules {
         ip_id_kept,
