@@ -17,6 +17,7 @@ use super::side::{full_payload_hash, shape, Side};
 use super::types::{ClockEstimate, Dir, Evidence};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use twincap_parser::{info, tcp_flags, TcpPacket};
 
@@ -188,6 +189,25 @@ impl Index {
         }
     }
 
+    /// Ask for the directory slot of `key` (a hint: see [`vote`]).
+    fn prefetch_bucket(&self, key: u64) {
+        let bucket = (key >> self.shift) as usize;
+        if let Some(slot) = self.starts.get(bucket..bucket + 2) {
+            if let Ok(pair) = <&[u32; 2]>::try_from(slot) {
+                twincap_parser::prefetch_value(pair);
+            }
+        }
+    }
+
+    /// Ask for the first entry of `key`'s bucket (reads its directory
+    /// slot, asked for before).
+    fn prefetch_entries(&self, key: u64) {
+        let bucket = (key >> self.shift) as usize;
+        if let Some(e) = self.entries.get(self.starts[bucket] as usize) {
+            twincap_parser::prefetch_value(e);
+        }
+    }
+
     fn lookup(&self, key: u64) -> &[(u64, u8, u32)] {
         let bucket = (key >> self.shift) as usize;
         let (from, to) = (self.starts[bucket], self.starts[bucket + 1]);
@@ -197,6 +217,19 @@ impl Index {
         &in_bucket[lo..lo + n]
     }
 }
+
+/// A packet of [`vote`] waiting for its look-ups: its stream and keys.
+struct Waiting {
+    stream: u32,
+    n: usize,
+    keys: [u64; 5],
+}
+
+/// Packets between asking for a packet's directory slots and looking its
+/// keys up; the bucket's entries are asked for halfway. Each look-up was
+/// two cache misses one after the other (the directory, then the
+/// entries): ~8% of the diff's time on the bench pair.
+const LOOKUP_AHEAD: usize = 8;
 
 /// Votes of `query`'s packets for connections in `index`, keyed (query
 /// stream, index stream). Packets are walked in capture order (memory order),
@@ -218,6 +251,32 @@ fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32
             let mut hits = vec![0u32; query.conns.list.len()];
             let mut ks = Vec::new();
             let mut seen: Vec<(u32, u8)> = Vec::new();
+            // Packets are looked up in capture order, LOOKUP_AHEAD behind
+            // the walk; each is asked again whether its connection has
+            // said enough (hits only grow: one that had when it was walked
+            // past still has).
+            let mut waiting: VecDeque<Waiting> = VecDeque::with_capacity(LOOKUP_AHEAD + 1);
+            let mut look_up = |w: &Waiting, hits: &mut [u32]| {
+                if hits[w.stream as usize] >= ENOUGH {
+                    return;
+                }
+                seen.clear();
+                for &k in &w.keys[..w.n] {
+                    for &(_, e, other) in index.lookup(k) {
+                        if seen.contains(&(other, e)) {
+                            continue;
+                        }
+                        seen.push((other, e));
+                        hits[w.stream as usize] += 1;
+                        let key = if swap {
+                            (other, w.stream)
+                        } else {
+                            (w.stream, other)
+                        };
+                        local.entry(key).or_default()[e as usize] += 1;
+                    }
+                }
+            };
             let (start, end) = (chunk * CHUNK, ((chunk + 1) * CHUNK).min(packets.len()));
             for (p, &stream) in packets[start..end]
                 .iter()
@@ -233,22 +292,31 @@ fn vote(query: &Side, index: &Index, swap: bool, votes: &mut FxHashMap<(u32, u32
                     Dir::S2c
                 };
                 keys(p, d, &mut ks);
-                seen.clear();
-                for &(_, k) in &ks {
-                    for &(_, e, other) in index.lookup(k) {
-                        if seen.contains(&(other, e)) {
-                            continue;
-                        }
-                        seen.push((other, e));
-                        hits[stream as usize] += 1;
-                        let key = if swap {
-                            (other, stream)
-                        } else {
-                            (stream, other)
-                        };
-                        local.entry(key).or_default()[e as usize] += 1;
+                let mut w = Waiting {
+                    stream,
+                    n: 0,
+                    keys: [0; 5],
+                };
+                for (slot, &(_, k)) in w.keys.iter_mut().zip(&ks) {
+                    *slot = k;
+                    index.prefetch_bucket(k);
+                    w.n += 1;
+                }
+                waiting.push_back(w);
+                if let Some(half) = waiting.len().checked_sub(LOOKUP_AHEAD / 2 + 1) {
+                    let h = &waiting[half];
+                    for &k in &h.keys[..h.n] {
+                        index.prefetch_entries(k);
                     }
                 }
+                if waiting.len() > LOOKUP_AHEAD {
+                    if let Some(w) = waiting.pop_front() {
+                        look_up(&w, &mut hits);
+                    }
+                }
+            }
+            while let Some(w) = waiting.pop_front() {
+                look_up(&w, &mut hits);
             }
             local
         })
