@@ -369,7 +369,10 @@ impl Table {
 
     fn grow(&mut self, addrs: &[IpAddr]) {
         let size = (self.slots.len() * 2).max(1024);
-        let old = std::mem::replace(&mut self.slots, vec![FREE; size]);
+        let mut slots = Vec::with_capacity(size);
+        crate::source::huge_pages(&slots);
+        slots.resize(size, FREE);
+        let old = std::mem::replace(&mut self.slots, slots);
         let mask = size - 1;
         for slot in old.into_iter().filter(|s| s.conv.stream != EMPTY) {
             let ((a, a_port), (b, b_port)) = slot.key;
