@@ -594,10 +594,15 @@ struct Decode {
 impl Decode {
     /// Decode `records` into `out`, in parallel unless `single` (or few).
     /// Each record is decoded into its place in `out` (an outcome is ~200
-    /// bytes: collecting returned values moved each one twice more).
+    /// bytes: collecting returned values moved each one twice more), over
+    /// what the place held: the slots are kept from chunk to chunk, not
+    /// cleared and filled with defaults first (two more passes over them).
     fn run<'a>(self, records: &[Record<'a>], out: &mut Vec<Outcome<'a>>) {
-        out.clear();
-        out.resize_with(records.len(), Outcome::default);
+        if out.len() < records.len() {
+            out.resize_with(records.len(), Outcome::default);
+        } else {
+            out.truncate(records.len());
+        }
         let one = |(i, (slot, r)): (usize, (&mut Outcome<'a>, &Record<'a>))| {
             // The headers of a record a few ahead are asked for now: the
             // walk read the chunk long enough ago that they have left the
@@ -631,8 +636,11 @@ impl Default for Outcome<'_> {
     }
 }
 
+/// Decode `record` into `out`, whatever `out` held before.
 fn decode_record<'a>(record: &Record<'a>, hash_payload: bool, out: &mut Outcome<'a>) {
     if record.link_type == NOT_A_PACKET {
+        out.decoded = Decoded::NonTcp;
+        out.trailer = None;
         return;
     }
     decode_frame_into(
@@ -642,9 +650,10 @@ fn decode_record<'a>(record: &Record<'a>, hash_payload: bool, out: &mut Outcome<
         hash_payload,
         &mut out.decoded,
     );
-    if let Decoded::Tcp(tcp) = &out.decoded {
-        out.trailer = trailer_of(tcp, record);
-    }
+    out.trailer = match &out.decoded {
+        Decoded::Tcp(tcp) => trailer_of(tcp, record),
+        _ => None,
+    };
 }
 
 /// The F5 trailer after the IP datagram of a TCP frame, if any.
@@ -671,8 +680,8 @@ struct Fold<'s, S> {
 }
 
 impl<S: PacketSink> Fold<'_, S> {
-    /// Fold a decoded chunk (`decoded` holds its records' outcomes, and is
-    /// left empty).
+    /// Fold a decoded chunk (`decoded` holds its records' outcomes; they
+    /// are left in place, their trailers taken).
     fn chunk(&mut self, chunk: &Chunk<'_>, decoded: &mut Vec<Outcome<'_>>) {
         // Outcomes are read where they lie (each is ~200 bytes: moving them
         // out cost more than reading them).
@@ -688,7 +697,6 @@ impl<S: PacketSink> Fold<'_, S> {
             }
             self.add(chunk.first + i as u32, record, &mut decoded[i]);
         }
-        decoded.clear();
     }
 
     fn add(&mut self, frame: u32, record: &Record<'_>, outcome: &mut Outcome<'_>) {
