@@ -18,6 +18,7 @@ use twincap_parser::{conn, info, tcp_flags as F, Capture, SackBlock, TcpPacket};
 const CLIENT_IP: u32 = 0; // 10.0.0.2 in the client capture
 const SERVER_IP: u32 = 1; // 203.0.113.10 in both
 const SNAT_IP: u32 = 2; // 198.51.100.7 in the LB capture
+const MEMBER_IP: u32 = 3; // 10.1.1.5 in the LB capture: a pool member behind DNAT
 
 /// The one template every packet is made from.
 fn template() -> TcpPacket {
@@ -298,6 +299,7 @@ fn capture(mut pkts: Vec<TcpPacket>, lb_side: bool) -> Capture {
     ];
     if lb_side {
         addrs.push(Ipv4Addr::new(198, 51, 100, 7).into());
+        addrs.push(Ipv4Addr::new(10, 1, 1, 5).into());
     }
     let mut c = Capture {
         packets: pkts,
@@ -395,6 +397,35 @@ mod pairing {
         assert!(f.nat.snat && !f.nat.dnat);
         assert!(f.confidence > 0.5, "{}", f.confidence);
         assert_eq!(f.nat.ttl_drop, [Some(1), Some(1)]);
+    }
+
+    /// DNAT as well as SNAT: the client talks to a virtual server
+    /// (203.0.113.10:8080), the LB side shows the pool member it was sent to
+    /// (10.1.1.5:8443), beside a connection of another client to the
+    /// virtual address itself. Pairing goes by what the packets carry, not
+    /// by addresses, and the pair says what the middle changed.
+    #[test]
+    fn dnat_to_a_pool_member_pairs_by_content() {
+        let mut r = standard().render();
+        for p in &mut r.lb {
+            if p.src == SNAT_IP {
+                (p.dst, p.dport) = (MEMBER_IP, 8443);
+            } else {
+                (p.src, p.sport) = (MEMBER_IP, 8443);
+            }
+        }
+        let other = dialogue(1_000_500, 77_000, 55_000, 900, 8000, 50_001, 40_001).render();
+        r.lb.extend(other.lb);
+        let (res, _, l) = run(r.client, r.lb);
+        assert_eq!(res.flows.len(), 1);
+        assert_eq!(res.unmatched_lb.len(), 1);
+        assert_eq!(events(&res), vec![]);
+        let f = &res.flows[0];
+        assert!(f.nat.snat && f.nat.dnat);
+        assert_eq!(f.nat.client_dst, "203.0.113.10:8080");
+        assert_eq!(f.nat.lb_dst, "10.1.1.5:8443");
+        let member = l.packets.iter().position(|p| p.dst == MEMBER_IP);
+        assert_eq!(f.lb.stream, conn::split(&l).stream_of[member.unwrap()]);
     }
 
     #[test]
