@@ -352,8 +352,8 @@ fn direction_events(
             continue;
         }
         let p = snd.packet(sp.index);
-        let arrival = ctx.client_time(sk, p) + rules.typical_delay_ns.max(0);
-        let kind = if !rw.contains(arrival) {
+        let sent = ctx.client_time(sk, p);
+        let kind = if !rw.would_receive(sent, rules.typical_delay_ns.max(0)) {
             EventKind::OutsideWindow
         } else {
             EventKind::Lost
@@ -374,8 +374,8 @@ fn direction_events(
             if al.resegmented_receiver[r] {
                 continue;
             }
-            let sent = ctx.client_time(rk, p) - rules.typical_delay_ns.max(0);
-            let kind = if !sw.contains(sent) {
+            let got = ctx.client_time(rk, p);
+            let kind = if !sw.would_have_sent(got, rules.typical_delay_ns.max(0)) {
                 EventKind::OutsideWindow
             } else {
                 EventKind::Injected
@@ -534,11 +534,11 @@ pub fn judge_unmatched_client(ctx: &Context, stream: u32) -> Unmatched {
     for d in Dir::BOTH {
         for &i in &dirs[d.index()] {
             let p = ctx.client.packet(i);
-            let at = match d {
-                Dir::C2s => p.ts_ns + ctx.typical_delay_ns[0].max(0),
-                Dir::S2c => p.ts_ns - ctx.typical_delay_ns[1].max(0),
+            let typical = ctx.typical_delay_ns[d.index()].max(0);
+            let in_window = match d {
+                Dir::C2s => lw.would_receive(p.ts_ns, typical),
+                Dir::S2c => lw.would_have_sent(p.ts_ns, typical),
             };
-            let in_window = lw.contains(at);
             inside |= in_window;
             let kind = match (in_window, d) {
                 (false, _) => EventKind::OutsideWindow,

@@ -32,6 +32,26 @@ impl Bounds {
     pub fn contains(&self, t: i64) -> bool {
         t >= self.start && t <= self.end
     }
+
+    /// Whether this capture, on the receiving end, would have seen a packet
+    /// sent at `sent` (client clock) that it does not hold: it arrives
+    /// after the start at the path's `typical` delay, and before the end
+    /// even if held up to [`MARGIN_NS`] on the way. A packet sent just
+    /// before the capture stopped may have arrived just after: not lost.
+    pub fn would_receive(&self, sent: i64, typical: i64) -> bool {
+        sent.saturating_add(typical) >= self.start && sent.saturating_add(MARGIN_NS) <= self.end
+    }
+
+    /// Whether this capture, on the sending end, would have seen the
+    /// sending of a packet received at `received` (client clock) that it
+    /// does not hold: sent after the start even if it was held up to
+    /// [`MARGIN_NS`] on the way (a packet received just after the capture
+    /// started may have been sent just before: not injected), and before
+    /// the end at the path's `typical` delay.
+    pub fn would_have_sent(&self, received: i64, typical: i64) -> bool {
+        received.saturating_sub(MARGIN_NS) >= self.start
+            && received.saturating_sub(typical) <= self.end
+    }
 }
 
 /// Windows of the client and LB capture on the client clock, from the
