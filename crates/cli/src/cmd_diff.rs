@@ -120,12 +120,14 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
     };
     let (client, lb) = rayon::join(|| read(&args.client), || read(&args.lb));
     // Errors and warnings in the order the files were named.
+    // A side without TCP is one error line, which says why (no warning
+    // before it repeats the frames left out).
     let (client, client_conns) = client?;
+    require_tcp(&client, "client", &args.lb)?;
     crate::warn(&client);
     let (lb, lb_conns) = lb?;
-    crate::warn(&lb);
-    require_tcp(&client, "client", &args.lb)?;
     require_tcp(&lb, "LB", &args.client)?;
+    crate::warn(&lb);
     warn_if_same_file(&args.client, &args.lb);
     stage("read and split");
     if timing {

@@ -88,6 +88,17 @@ pub fn warn(cap: &Capture) {
             w.message
         );
     }
+    // Frames left out, said once: with a snaplen too small, every frame.
+    let bad = cap.stats.malformed;
+    if bad > 0 {
+        eprintln!(
+            "twincap: warning: {}: {bad} of its {} frames are cut or broken before the end of \
+             their TCP header and were left out (Wireshark shows them as malformed; if the \
+             capture was taken with a small snaplen, take it again with -s 96 or more)",
+            path.display(),
+            cap.stats.frames
+        );
+    }
 }
 
 /// Write a command's output to stdout, or to a file with `-o`.
@@ -112,9 +123,13 @@ pub fn require_tcp(cap: &Capture, side: &str, other: &Path) -> Result<(), Failur
     if !cap.packets.is_empty() {
         return Ok(());
     }
-    let frames = match cap.stats.frames {
-        0 => "it holds no frames".to_string(),
-        n => format!("none of its {n} frames is TCP"),
+    let frames = match (cap.stats.frames, cap.stats.malformed) {
+        (0, _) => "it holds no frames".to_string(),
+        (n, 0) => format!("none of its {n} frames is TCP"),
+        (n, bad) => format!(
+            "none of its {n} frames is TCP that can be read: {bad} are cut or broken before the \
+             end of their TCP header, as with a snaplen under 54 bytes"
+        ),
     };
     Err(Failure(format!(
         "{}: the {side} capture holds no TCP packets ({frames}), so there is nothing to line up \

@@ -237,6 +237,11 @@ fn one_side_empty_or_without_tcp() {
             scratch("udp-only.pcap", &udp_only()),
             "none of its 1 frames is TCP",
         ),
+        (
+            scratch("snaplen-48.pcap", &snaplen(LB, 48)),
+            "none of its 699 frames is TCP that can be read: 699 are cut or broken before the end \
+             of their TCP header, as with a snaplen under 54 bytes",
+        ),
     ];
     for (empty, why) in &cases {
         let e = empty.to_str().unwrap();
@@ -245,6 +250,13 @@ fn one_side_empty_or_without_tcp() {
             let o = twincap(&[cmd, e, "--format", "json"]);
             assert_eq!(o.status.code(), Some(0), "{cmd}: {}", stderr(&o));
             assert_eq!(json(&o)["tcp_frames"], 0, "{cmd}");
+            // Frames left out are said, with what to do.
+            let cut = stderr(&o).contains(
+                "699 of its 699 frames are cut or broken before the end of their TCP header and \
+                 were left out (Wireshark shows them as malformed; if the capture was taken with \
+                 a small snaplen, take it again with -s 96 or more)",
+            );
+            assert_eq!(cut, e.contains("snaplen"), "{cmd}: {}", stderr(&o));
         }
         // Against a real capture, either way round: nothing to line up.
         assert_one_error(
@@ -258,6 +270,21 @@ fn one_side_empty_or_without_tcp() {
             &format!("the LB capture holds no TCP packets ({why})"),
         );
     }
+}
+
+/// A lab capture as if taken with `tcpdump -s N`: every record cut to N
+/// bytes (its original length kept).
+fn snaplen(rel: &str, n: usize) -> Vec<u8> {
+    let bytes = std::fs::read(fixture(rel)).unwrap();
+    let mut out = bytes[..24].to_vec();
+    out[16..20].copy_from_slice(&(n as u32).to_le_bytes());
+    for (_, r) in pcap_records(&bytes) {
+        let keep = (r.len() - 16).min(n);
+        out.extend_from_slice(&r[..8]);
+        out.extend_from_slice(&(keep as u32).to_le_bytes());
+        out.extend_from_slice(&r[12..16 + keep]);
+    }
+    out
 }
 
 // Two captures that are not two views of the same traffic.
