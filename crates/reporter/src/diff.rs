@@ -398,7 +398,7 @@ pub fn read_rows(
 ) -> FlowRows {
     let caps = src.caps;
     let rows: Vec<Row> = frames.iter().map(Row::from).collect();
-    let late = rows::lateness_all(&rows, &caps);
+    let late = rows::lateness_all(frames);
     let fin = diagnose::FlowInputs {
         caps,
         client_analysis: src.client_analysis,

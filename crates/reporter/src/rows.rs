@@ -92,24 +92,25 @@ pub struct Lateness {
     pub after_frame: u32,
 }
 
-/// Lateness of every row that arrived (`None` where nothing sent after it
+/// Lateness of every row (`frames`, the rows as the matcher made them:
+/// row `i` is `frames[i]`) that arrived (`None` where nothing sent after it
 /// overtook it): the packets of the same direction sent after it (higher
 /// sender frame) that arrived before it (lower receiver frame), extra copies
-/// of duplicates left out.
-pub fn lateness_all(rows: &[Row], caps: &Captures) -> Vec<Option<Lateness>> {
-    let mut out = vec![None; rows.len()];
-    for d in Dir::BOTH {
-        let rcv_lb = d == Dir::C2s;
-        let mut arrivals: Vec<Arrival> = rows
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.dir == d && o.event != Some(EventKind::Duplicated))
-            .filter_map(|(i, o)| {
-                let (s, r) = (o.sender()?, o.receiver()?);
-                let (sp, rp) = (caps.packet(!rcv_lb, s), caps.packet(rcv_lb, r));
-                Some((rp.frame, sp.frame, rp.ts_ns, i))
-            })
-            .collect();
+/// of duplicates left out. The frame numbers and times are the rows' own
+/// (read from the captures when the rows were made): one pass over the
+/// rows for both directions, no packet read again.
+pub fn lateness_all(frames: &[FramePair]) -> Vec<Option<Lateness>> {
+    let mut out = vec![None; frames.len()];
+    let mut arrivals: [Vec<Arrival>; 2] = [0, 1].map(|_| Vec::with_capacity(frames.len()));
+    for (i, f) in frames.iter().enumerate() {
+        if f.event == Some(EventKind::Duplicated) {
+            continue;
+        }
+        if let (Some(s), Some(r)) = (f.sender(), f.receiver()) {
+            arrivals[f.dir.index()].push((r.frame, s.frame, r.ts_ns, i));
+        }
+    }
+    for mut arrivals in arrivals {
         // Rows come in time order, so nearly in receiver-frame order: the
         // adaptive stable sort (entries are distinct: the row is in each).
         arrivals.sort();
