@@ -100,6 +100,7 @@ impl<'a> Pcap<'a> {
 const PREFETCH_AHEAD: usize = 4096;
 
 impl<'a> Walk<'a> for Pcap<'a> {
+    #[inline(always)]
     fn next_record(&mut self, side: &mut Side) -> Result<Option<Record<'a>>, ReadError> {
         let at = self.at;
         if at >= self.bytes.len() {

@@ -558,21 +558,36 @@ fn walk_chunk<'a>(
         first: side.next_frame(),
         at_end: false,
     };
-    while chunk.records.len() < CHUNK {
-        match walker.next_record(side)? {
-            Some(record) => {
-                side.frames = side.frames.checked_add(1).ok_or_else(|| {
-                    side.corrupt(record.offset as usize, "more than 4294967295 frames")
-                })?;
-                chunk.records.push(record);
-            }
-            None => {
-                chunk.at_end = true;
-                break;
-            }
-        }
-    }
+    // One loop per format: the record comes out of an inlined
+    // `next_record` in registers, where through the `Walker` dispatch it
+    // was returned through memory and read back (a stall per record).
+    chunk.at_end = match walker {
+        Walker::Pcap(w) => walk_records(w, side, &mut chunk.records),
+        Walker::Pcapng(w) => walk_records(w, side, &mut chunk.records),
+        Walker::Netmon(w) => walk_records(w, side, &mut chunk.records),
+    }?;
     Ok(chunk)
+}
+
+/// Walk records into `records` until it holds [`CHUNK`]; `side.frames`
+/// counts them. True when the file ends.
+#[inline]
+fn walk_records<'a>(
+    walker: &mut impl Walk<'a>,
+    side: &mut Side,
+    records: &mut Vec<Record<'a>>,
+) -> Result<bool, ReadError> {
+    while records.len() < CHUNK {
+        let Some(record) = walker.next_record(side)? else {
+            return Ok(true);
+        };
+        side.frames = side
+            .frames
+            .checked_add(1)
+            .ok_or_else(|| side.corrupt(record.offset as usize, "more than 4294967295 frames"))?;
+        records.push(record);
+    }
+    Ok(false)
 }
 
 /// Records between the one decoded and the one whose headers are asked
