@@ -337,6 +337,17 @@ fn diff_shows_the_bigips_rst_cause_and_the_server_side_leg() {
     // Every cause of pairs 1 and 2, the one without problems included.
     assert_eq!(text.matches(&format!("): {CAUSE}")).count(), 5, "{text}");
     assert!(text.contains("F5 other leg: lb stream 3"), "{text}");
+
+    // The page to attach to a ticket says the same, drawn connections and
+    // the one without problems alike.
+    let html = twincap(&["diff", CLIENT, LB, "--format", "html"]);
+    assert!(
+        html.contains("F5: /Common/app_vs, client-side leg"),
+        "{html}"
+    );
+    assert!(html.contains("F5 other leg: lb stream 3"), "{html}");
+    assert_eq!(html.matches(&format!("): {CAUSE}")).count(), 5, "{html}");
+    assert!(html.contains("Resets with a stated cause on other connections"));
 }
 
 /// A capture without trailers or reset causes gains no field.

@@ -969,7 +969,7 @@ fn event_rows(events: &[EventOut]) -> String {
 }
 
 /// `  RST cause: lb frame 20 (s2c, F5 trailer): BIG-IP: [0x2664c65:2574] ...`
-fn cause_lines(causes: &[SideRstCause]) -> String {
+pub(crate) fn cause_lines(causes: &[SideRstCause]) -> String {
     causes
         .iter()
         .map(|c| {
@@ -986,7 +986,7 @@ fn cause_lines(causes: &[SideRstCause]) -> String {
 }
 
 /// The F5 view of a pair: virtual server, TMM, and the other leg's bytes.
-fn f5_words(f: &F5Pair) -> String {
+pub(crate) fn f5_words(f: &F5Pair) -> String {
     let l = &f.leg;
     let mut out = format!(
         "  F5: {}{}{}; lb stream bytes {}/{}\n",
@@ -1074,7 +1074,7 @@ impl Style {
 }
 
 /// The header line of a paired connection.
-fn flow_title(fl: &FlowOut) -> String {
+pub(crate) fn flow_title(fl: &FlowOut) -> String {
     format!(
         "client stream {} ({} -> {})  <->  lb stream {} ({} -> {})  confidence {:.2}",
         fl.client.stream,

@@ -15,7 +15,7 @@
 //! a little before its first event; the page says when it cut.
 
 use crate::conns::{row_words, ConnView};
-use crate::diff::{flag_words, DiffReport};
+use crate::diff::{cause_lines, f5_words, flag_words, flow_title, DiffReport, FlowOut};
 use std::fmt::Write;
 use twincap_matcher::diff::frames::FramePair;
 use twincap_matcher::diff::{Dir, EventKind};
@@ -107,6 +107,7 @@ svg .injected line{stroke:#d53f8c;stroke-width:2.2} svg .spark{fill:#d53f8c}
 svg .outside line{stroke:#a0aec0;stroke-dasharray:1 3} svg .resegmented line{stroke:#a0aec0;stroke-dasharray:6 2}
 svg .gap{stroke:#cbd5e0;stroke-dasharray:3 3} svg .gaptext{fill:#a0aec0}
 svg .tag{font-size:10px;font-weight:700}
+pre.why{font:12px ui-monospace,monospace;background:#f7fafc;border-left:4px solid #2b6cb0;padding:4px 8px;margin:4px 0;white-space:pre-wrap}
 "#;
 
 /// The whole page.
@@ -162,7 +163,35 @@ pub fn to_html(
     }
     for (i, v) in views.iter().enumerate() {
         let _ = writeln!(o, "<h3 id=\"conn-{}\">{}</h3>", i + 1, esc(&v.title));
+        let flow = rep
+            .flows
+            .iter()
+            .find(|f| Some(f.client.stream) == v.client_stream && Some(f.lb.stream) == v.lb_stream);
+        if let Some(f) = flow {
+            why(&mut o, f);
+        }
         ladder(&mut o, v, client, lb);
+    }
+    // Resets with a stated cause on connections not drawn, as in the text.
+    let drawn = |f: &FlowOut| {
+        views
+            .iter()
+            .any(|v| Some(f.client.stream) == v.client_stream && Some(f.lb.stream) == v.lb_stream)
+    };
+    let others: Vec<&FlowOut> = rep
+        .flows
+        .iter()
+        .filter(|f| !f.rst_causes.is_empty() && !drawn(f))
+        .collect();
+    if !others.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h3>Resets with a stated cause on other connections</h3>"
+        );
+        for f in others {
+            let _ = writeln!(o, "<p class=\"muted\">{}</p>", esc(&flow_title(f)));
+            why(&mut o, f);
+        }
     }
     if !not_drawn.is_empty() {
         let _ = writeln!(
@@ -391,6 +420,21 @@ fn shown(rows: &[FramePair]) -> (usize, usize) {
         .saturating_sub(CONTEXT_BEFORE)
         .min(rows.len() - MAX_ARROWS);
     (start, start + MAX_ARROWS)
+}
+
+/// What the captures say about a pair beyond its packets: the F5 view
+/// (virtual server, TMM, the other leg) and why its RSTs were sent, in the
+/// text report's words.
+fn why(o: &mut String, f: &FlowOut) {
+    let words = format!(
+        "{}{}",
+        f.f5.as_ref().map(f5_words).unwrap_or_default(),
+        cause_lines(&f.rst_causes)
+    );
+    let lines: Vec<&str> = words.lines().map(str::trim).collect();
+    if !lines.is_empty() {
+        let _ = writeln!(o, "<pre class=\"why\">{}</pre>", esc(&lines.join("\n")));
+    }
 }
 
 fn ladder(o: &mut String, v: &ConnView, client: &Capture, lb: &Capture) {
