@@ -240,6 +240,7 @@ impl Splitter {
 
     /// [`Self::push`] with the packet's [`PairHint`] worked out already
     /// (it must be `PairHint::of` the packet's addresses and ports).
+    #[inline]
     pub fn push_hinted(&mut self, p: &TcpPacket, addrs: &[IpAddr], hint: PairHint) -> Assigned {
         let streams = &mut self.streams;
         let mut new_conversation = || {

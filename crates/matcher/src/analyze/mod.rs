@@ -363,6 +363,7 @@ impl StreamingAnalysis {
 impl PacketSink for StreamingAnalysis {
     type Later = PendingFlags;
 
+    #[inline]
     fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>) {
         let assigned = self
             .splitter
