@@ -3,7 +3,7 @@
 //! every diagnosis the data contains, with the right frames on both sides.
 
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 mod support;
 use support::{diff, lab};
@@ -423,22 +423,44 @@ fn check_injected(name: &str, report: &Value, truth: &Value) {
     }
 }
 
-/// SYNs that never reached the LB side: truth flows none of whose packets
-/// reached the LB capture, by their client-side SYN frames.
+/// SYNs that never reached the LB side: client connections none of whose
+/// packets reached the LB capture, by their client-side SYN frames. The
+/// truth has a flow per NAT mapping: SYN retries of one connection (same
+/// client address, port and ISN) that went through a new mapping after the
+/// first expired are further flows of the same connection, which did reach
+/// the LB if any of them did.
 fn check_syn(name: &str, report: &Value, truth: &Value) {
-    let mut want = BTreeSet::new();
+    // (client address, port, ISN) -> (reached the LB, SYN frames).
+    let mut conns: BTreeMap<(String, u64, u64), (bool, Vec<u64>)> = BTreeMap::new();
     for f in truth["flows"].as_array().unwrap() {
         let pk = f["packets"].as_array().unwrap();
-        if f["client_captured"] == false || pk.iter().any(|p| p["lb_frame"].is_u64()) {
+        let Some(syn) = pk.iter().find(|p| p["flags"] == "S") else {
+            continue;
+        };
+        if f["client_captured"] == false {
             continue;
         }
-        let syns: Vec<u64> = pk
-            .iter()
-            .filter(|p| p["flags"] == "S")
-            .filter_map(|p| p["client_frame"].as_u64())
-            .collect();
-        want.insert(syns);
+        let key = (
+            f["client"][0].to_string(),
+            u(&f["client"][1]),
+            u(&syn["seq"]),
+        );
+        let c = conns.entry(key).or_default();
+        c.0 |= pk.iter().any(|p| p["lb_frame"].is_u64());
+        c.1.extend(
+            pk.iter()
+                .filter(|p| p["flags"] == "S")
+                .filter_map(|p| p["client_frame"].as_u64()),
+        );
     }
+    let want: BTreeSet<Vec<u64>> = conns
+        .into_values()
+        .filter(|c| !c.0)
+        .map(|mut c| {
+            c.1.sort_unstable();
+            c.1
+        })
+        .collect();
     let got: BTreeSet<Vec<u64>> = diagnoses(report, "syn_not_at_lb")
         .into_iter()
         .map(|f| frames(f, "client").into_iter().collect())
