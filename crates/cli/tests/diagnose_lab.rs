@@ -468,6 +468,28 @@ fn check_syn(name: &str, report: &Value, truth: &Value) {
     assert_eq!(got, want, "{name}: syn_not_at_lb");
 }
 
+/// A capture taken with a snaplen (the lab's `--lb-snaplen`,
+/// `--client-snaplen`): one `capture_snaplen` finding per such side, with
+/// its snaplen; none for the others.
+fn check_snaplen(name: &str, report: &Value, truth: &Value) {
+    let opts = &truth["params"]["options"];
+    let want: BTreeSet<(String, u64)> = [("client", "client_snaplen"), ("lb", "lb_snaplen")]
+        .into_iter()
+        .filter_map(|(side, opt)| {
+            let n = opts[opt].as_u64().unwrap_or(0);
+            (n > 0).then(|| (side.to_string(), n))
+        })
+        .collect();
+    let got: BTreeSet<(String, u64)> = diagnoses(report, "capture_snaplen")
+        .into_iter()
+        .map(|d| {
+            let f = &d["figures"];
+            (f["side"].as_str().unwrap().to_string(), u(&f["snaplen"]))
+        })
+        .collect();
+    assert_eq!(got, want, "{name}: capture_snaplen");
+}
+
 /// What the middle changed: a finding for each kind of change the truth
 /// records, none for the others; the SNAT and the one-hop TTL drop always.
 fn check_middle(name: &str, report: &Value, truth: &Value) {
@@ -512,6 +534,7 @@ fn every_lab_dataset_gets_the_diagnoses_its_truth_holds() {
         check_injected(name, &report, &truth);
         check_syn(name, &report, &truth);
         check_middle(name, &report, &truth);
+        check_snaplen(name, &report, &truth);
         assert_eq!(
             report_resets(&report),
             truth_resets(&truth),

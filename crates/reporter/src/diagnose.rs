@@ -223,6 +223,7 @@ pub fn diagnose(inp: &Inputs) -> Vec<Diagnosis> {
     slow_reader(inp, &mut out);
     spurious_retransmission(inp, &mut out);
     capture_window(inp, &mut out);
+    capture_snaplen(inp, &mut out);
     clock_steps(inp, &mut out);
     note_undecidable(inp.result, &mut out);
     for d in &mut out {
@@ -1445,6 +1446,44 @@ fn capture_window(inp: &Inputs, out: &mut Vec<Diagnosis>) {
             )
             .frames(c, l)
             .figure("packets", json!(outside.len())),
+        );
+    }
+}
+
+/// Below this a capture's snaplen cuts ordinary frames (an Ethernet frame
+/// of a full 1500-byte packet is 1514 bytes).
+const FULL_FRAME: u32 = 1514;
+
+/// A capture taken with a small snaplen (`tcpdump -s 96`): its payloads
+/// cannot be compared, and below ~80 bytes TCP options are cut too. Read
+/// off the file's header (pcap) or interface blocks (pcapng): no packet is
+/// walked.
+fn capture_snaplen(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    for (side, cap) in [("client", inp.caps.client), ("LB", inp.caps.lb)] {
+        // 0 is "no limit" in pcapng.
+        let Some(snaplen) = cap
+            .interfaces
+            .iter()
+            .map(|i| i.snaplen)
+            .filter(|&s| s > 0)
+            .min()
+            .filter(|&s| s < FULL_FRAME)
+        else {
+            continue;
+        };
+        out.push(
+            Diagnosis::new(
+                "capture_snaplen",
+                Severity::Info,
+                format!(
+                    "The {side} capture keeps only the first {snaplen} bytes of each frame (snaplen {snaplen}): \
+                     payloads cut there are not compared, and where the TCP header did not fit its \
+                     options (timestamps, SACK blocks) are unknown; those packets were matched by \
+                     sequence numbers, IP ID and timing. For payload evidence, capture with -s 0."
+                ),
+            )
+            .figure("side", json!(side.to_lowercase()))
+            .figure("snaplen", json!(snaplen)),
         );
     }
 }
