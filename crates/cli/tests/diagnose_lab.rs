@@ -423,15 +423,23 @@ fn check_injected(name: &str, report: &Value, truth: &Value) {
     }
 }
 
-/// SYNs that never reached the LB side: client connections none of whose
-/// packets reached the LB capture, by their client-side SYN frames. The
-/// truth has a flow per NAT mapping: SYN retries of one connection (same
-/// client address, port and ISN) that went through a new mapping after the
-/// first expired are further flows of the same connection, which did reach
-/// the LB if any of them did.
-fn check_syn(name: &str, report: &Value, truth: &Value) {
-    // (client address, port, ISN) -> (reached the LB, SYN frames).
-    let mut conns: BTreeMap<(String, u64, u64), (bool, Vec<u64>)> = BTreeMap::new();
+/// A client connection of the truth, over its flows (the lab has a flow per
+/// NAT mapping: SYN retries of one connection that went through a new
+/// mapping after the first expired are further flows of it).
+#[derive(Default)]
+struct TruthConn {
+    /// Some packet of it reached the LB capture.
+    reached: bool,
+    /// Its SYNs' client frames, in frame order.
+    syns: Vec<u64>,
+    /// SYNs the lab's NAT dropped for want of a free port.
+    pool_drops: usize,
+}
+
+/// The truth's client connections that begin with a SYN, by client
+/// address, port and ISN.
+fn truth_conns(truth: &Value) -> Vec<TruthConn> {
+    let mut conns: BTreeMap<(String, u64, u64), TruthConn> = BTreeMap::new();
     for f in truth["flows"].as_array().unwrap() {
         let pk = f["packets"].as_array().unwrap();
         let Some(syn) = pk.iter().find(|p| p["flags"] == "S") else {
@@ -446,26 +454,70 @@ fn check_syn(name: &str, report: &Value, truth: &Value) {
             u(&syn["seq"]),
         );
         let c = conns.entry(key).or_default();
-        c.0 |= pk.iter().any(|p| p["lb_frame"].is_u64());
-        c.1.extend(
-            pk.iter()
-                .filter(|p| p["flags"] == "S")
-                .filter_map(|p| p["client_frame"].as_u64()),
-        );
+        c.reached |= pk.iter().any(|p| p["lb_frame"].is_u64());
+        for p in pk.iter().filter(|p| p["flags"] == "S") {
+            c.syns.extend(p["client_frame"].as_u64());
+            c.pool_drops += (p["relay"] == "dropped:nat_pool_exhausted") as usize;
+        }
     }
-    let want: BTreeSet<Vec<u64>> = conns
-        .into_values()
-        .filter(|c| !c.0)
-        .map(|mut c| {
-            c.1.sort_unstable();
-            c.1
-        })
+    let mut v: Vec<TruthConn> = conns.into_values().collect();
+    for c in &mut v {
+        c.syns.sort_unstable();
+    }
+    v
+}
+
+/// SYNs that never reached the LB side: client connections none of whose
+/// packets reached the LB capture, by their client-side SYN frames. A
+/// connection whose first SYNs died with an expired NAT mapping and whose
+/// later retry went through a new one did reach the LB.
+fn check_syn(name: &str, report: &Value, truth: &Value) {
+    let want: BTreeSet<Vec<u64>> = truth_conns(truth)
+        .into_iter()
+        .filter(|c| !c.reached && !c.syns.is_empty())
+        .map(|c| c.syns)
         .collect();
     let got: BTreeSet<Vec<u64>> = diagnoses(report, "syn_not_at_lb")
         .into_iter()
         .map(|f| frames(f, "client").into_iter().collect())
         .collect();
     assert_eq!(got, want, "{name}: syn_not_at_lb");
+}
+
+/// A SNAT pool exhausted: the connections named by `snat_ports_exhausted`
+/// are exactly the client connections that never reached the LB side and
+/// whose SYNs the lab's NAT dropped, at least half of them, for want of a
+/// free port (`dropped:nat_pool_exhausted`).
+fn check_snat_pool(name: &str, report: &Value, truth: &Value) {
+    // Client frame -> client stream, of the connections with no twin.
+    let stream_of: BTreeMap<u64, u64> = report["unmatched"]["client"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            c["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(move |e| Some((e["client_frame"].as_u64()?, u(&c["stream"]))))
+        })
+        .collect();
+    let want: BTreeSet<u64> = truth_conns(truth)
+        .iter()
+        .filter(|c| !c.reached && !c.syns.is_empty() && c.pool_drops * 2 >= c.syns.len())
+        .filter_map(|c| stream_of.get(&c.syns[0]).copied())
+        .collect();
+    let got: BTreeSet<u64> = diagnoses(report, "snat_ports_exhausted")
+        .into_iter()
+        .flat_map(|d| {
+            d["figures"]["blocked_streams"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(u)
+        })
+        .collect();
+    assert_eq!(got, want, "{name}: snat_ports_exhausted");
 }
 
 /// A capture taken with a snaplen (the lab's `--lb-snaplen`,
@@ -535,6 +587,7 @@ fn every_lab_dataset_gets_the_diagnoses_its_truth_holds() {
         check_syn(name, &report, &truth);
         check_middle(name, &report, &truth);
         check_snaplen(name, &report, &truth);
+        check_snat_pool(name, &report, &truth);
         assert_eq!(
             report_resets(&report),
             truth_resets(&truth),

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use twincap_matcher::analyze::{Analysis, Flag};
 use twincap_matcher::diff::{
-    ClockEstimate, DiffResult, Dir, Event, EventKind, FlowPair, Modification,
+    ClockEstimate, DiffResult, Dir, Event, EventKind, FlowPair, Modification, Unmatched,
 };
 use twincap_parser::f5::RstCause;
 use twincap_parser::{tcp_flags, Capture, TcpPacket};
@@ -212,6 +212,7 @@ pub fn rst_cause(cap: &Capture, frame: u32) -> Option<RstCause> {
 pub fn diagnose(inp: &Inputs) -> Vec<Diagnosis> {
     let mut out = Vec::new();
     syn_not_at_lb(inp, &mut out);
+    snat_ports_exhausted(inp, &mut out);
     for d in Dir::BOTH {
         path_loss(inp, d, &mut out);
         path_reordering(inp, d, &mut out);
@@ -318,23 +319,35 @@ fn event_frames<'a>(events: impl Iterator<Item = &'a Event>) -> (Vec<u32>, Vec<u
 // ---- rules ----
 
 /// A client connection with no twin whose SYNs were all lost.
+/// Client connections whose SYNs never reached the LB side: the
+/// unmatched ones whose SYNs are all lost (not outside the LB capture's
+/// window), with those `lost` events.
+fn syns_lost<'r>(inp: &Inputs<'r>) -> Vec<(&'r Unmatched, Vec<&'r Event>)> {
+    inp.result
+        .unmatched_client
+        .iter()
+        .filter(|u| !u.events.iter().any(|e| e.kind == EventKind::OutsideWindow))
+        .map(|u| {
+            let syns = u
+                .events
+                .iter()
+                .filter(|e| {
+                    e.kind == EventKind::Lost
+                        && e.dir == Dir::C2s
+                        && e.client_packet.is_some_and(|i| {
+                            let p = inp.caps.packet(false, i);
+                            p.has(tcp_flags::SYN) && !p.has(tcp_flags::ACK)
+                        })
+                })
+                .collect();
+            (u, syns)
+        })
+        .filter(|(_, syns): &(_, Vec<_>)| !syns.is_empty())
+        .collect()
+}
+
 fn syn_not_at_lb(inp: &Inputs, out: &mut Vec<Diagnosis>) {
-    for u in &inp.result.unmatched_client {
-        let syns: Vec<&Event> = u
-            .events
-            .iter()
-            .filter(|e| {
-                e.kind == EventKind::Lost
-                    && e.dir == Dir::C2s
-                    && e.client_packet.is_some_and(|i| {
-                        let p = inp.caps.packet(false, i);
-                        p.has(tcp_flags::SYN) && !p.has(tcp_flags::ACK)
-                    })
-            })
-            .collect();
-        if syns.is_empty() || u.events.iter().any(|e| e.kind == EventKind::OutsideWindow) {
-            continue;
-        }
+    for (u, syns) in syns_lost(inp) {
         let frames: Vec<u32> = syns.iter().filter_map(|e| e.client_frame).collect();
         let retries = match frames.len() {
             1 => String::new(),
@@ -353,6 +366,110 @@ fn syn_not_at_lb(inp: &Inputs, out: &mut Vec<Diagnosis>) {
         .figure("syns", json!(frames.len()));
         out.push(d);
     }
+}
+
+/// How long a NAT keeps a port after the last packet of its connection,
+/// which the LB capture cannot see: Linux conntrack holds a closed
+/// connection's tuple 120 s in TIME_WAIT, an idle mapping until its
+/// timeout. A port counts as taken this long after its last packet (on the
+/// lab's NAT, 1 s found 566 of the 654 blocked connections, 3 s 653, 10 s
+/// all, none wrongly).
+const NAT_LINGER_NS: i64 = 10_000_000_000;
+
+/// SYNs that never reached the LB side, sent while every source port the
+/// SNAT was seen using was taken by another connection: the SNAT's pool
+/// was exhausted. Only the LB capture's own connections count (it sees the
+/// SNAT's other clients too).
+fn snat_ports_exhausted(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    let r = inp.result;
+    let lost = syns_lost(inp);
+    if lost.is_empty() {
+        return;
+    }
+    let lb = inp.caps.lb;
+    // The SNAT's addresses: the LB-side sources of pairs whose source changed.
+    let snat: std::collections::BTreeSet<std::net::IpAddr> = r
+        .flows
+        .iter()
+        .filter(|f| f.nat.snat)
+        .filter_map(|f| f.lb.src.parse::<std::net::SocketAddr>().ok())
+        .map(|a| a.ip())
+        .collect();
+    // Each LB connection of a SNAT address: the port it took, and when
+    // (client clock).
+    let mut spans: Vec<((std::net::IpAddr, u16), i64, i64)> = Vec::new();
+    for c in &inp.caps.lb_conns.list {
+        let (Some(&first), Some(&last)) = (c.packets.first(), c.packets.last()) else {
+            continue;
+        };
+        let Some(end) = [c.a, c.b]
+            .into_iter()
+            .find(|e| snat.contains(&lb.addrs[e.0 as usize]))
+        else {
+            continue;
+        };
+        let at = |i: u32| r.clock.to_client(lb.packets[i as usize].ts_ns);
+        spans.push((
+            (lb.addrs[end.0 as usize], end.1),
+            at(first),
+            at(last).saturating_add(NAT_LINGER_NS),
+        ));
+    }
+    let ports: std::collections::BTreeSet<_> = spans.iter().map(|s| s.0).collect();
+    let syn_count: usize = lost.iter().map(|l| l.1.len()).sum();
+    // A pool the capture saw cycling (a port taken again by a later
+    // connection): with every port used once, the capture says nothing of
+    // the pool's size. Bounded work: every span is read once per lost SYN.
+    if ports.len() >= spans.len() || syn_count.saturating_mul(spans.len()) > 50_000_000 {
+        return;
+    }
+    let delay = r.typical_delay_ns[0].max(0);
+    let all_taken = |t: i64| {
+        let busy: std::collections::BTreeSet<_> = spans
+            .iter()
+            .filter(|s| s.1 <= t && t <= s.2)
+            .map(|s| s.0)
+            .collect();
+        busy.len() == ports.len()
+    };
+    let mut blocked: Vec<(u32, u32)> = Vec::new();
+    for (u, syns) in &lost {
+        let taken = syns
+            .iter()
+            .filter(|e| {
+                e.client_packet
+                    .is_some_and(|i| all_taken(inp.caps.packet(false, i).ts_ns + delay))
+            })
+            .count();
+        if taken * 2 >= syns.len() {
+            blocked.push((u.stream, syns[0].client_frame.unwrap_or(0)));
+        }
+    }
+    if blocked.is_empty() {
+        return;
+    }
+    let addrs: Vec<String> = snat.iter().map(ToString::to_string).collect();
+    out.push(
+        Diagnosis::new(
+            "snat_ports_exhausted",
+            Severity::Warning,
+            format!(
+                "The SNAT ({}) was seen using {} in the LB capture, and every one of them was taken by another connection when {} of the {} client connections whose SYNs never reached the LB side tried: the SNAT's port pool looks exhausted (more addresses or ports, or shorter NAT timeouts, would let them through).",
+                addrs.join(", "),
+                plural(ports.len(), "source port", "source ports"),
+                blocked.len(),
+                lost.len()
+            ),
+        )
+        .frames(blocked.iter().map(|b| b.1).collect(), vec![])
+        .figure("snat_ports", json!(ports.len()))
+        .figure("blocked_connections", json!(blocked.len()))
+        .figure(
+            "blocked_streams",
+            json!(blocked.iter().map(|b| b.0).collect::<Vec<_>>()),
+        )
+        .figure("syn_not_at_lb", json!(lost.len())),
+    );
 }
 
 /// Loss, reordering and duplication findings whose events the captures
