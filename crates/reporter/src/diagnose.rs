@@ -452,7 +452,9 @@ fn snat_ports_exhausted(inp: &Inputs, out: &mut Vec<Diagnosis>) {
     out.push(
         Diagnosis::new(
             "snat_ports_exhausted",
-            Severity::Warning,
+            // An error, as the failed connections it explains are; listed
+            // before them (same severity, its id sorts first).
+            Severity::Error,
             format!(
                 "The SNAT ({}) was seen using {} in the LB capture, and every one of them was taken by another connection when {} of the {} client connections whose SYNs never reached the LB side tried: the SNAT's port pool looks exhausted (more addresses or ports, or shorter NAT timeouts, would let them through).",
                 addrs.join(", "),
