@@ -1079,6 +1079,17 @@ mod middle_learnt {
         (of(c, CLIENT_IP), of(l, SNAT_IP))
     }
 
+    /// The diff of `r` reports one event: run ACK `k` duplicated, its
+    /// first LB copy named.
+    fn only_duplicate_is(r: Rendered, k: usize) {
+        let (res, c, l) = run(r.client, r.lb);
+        let (sent, got) = run_copies(&c, &l);
+        assert_eq!(
+            events(&res),
+            vec![(EventKind::Duplicated, Dir::C2s, Some(sent[k]), Some(got[k]))]
+        );
+    }
+
     /// A middle that zeroes the IP ID of the server's packets, on a
     /// connection whose only sure s2c matches are a SYN-ACK and RSTs, which
     /// Linux sends with IP ID 0: those say nothing of the middle, so the
@@ -1171,12 +1182,7 @@ mod middle_learnt {
         r.lb[at[1]].ts_ns = t0 + 60_000;
         r.lb[at[2]].ts_ns = t0 + 130_000;
         copy_again(&mut r, at[1], t0 + 100_000);
-        let (res, c, l) = run(r.client, r.lb);
-        let (sent, got) = run_copies(&c, &l);
-        assert_eq!(
-            events(&res),
-            vec![(EventKind::Duplicated, Dir::C2s, Some(sent[1]), Some(got[1]))]
-        );
+        only_duplicate_is(r, 1);
     }
 
     /// Duplicates are counted per class of copies the receiver could take
@@ -1199,12 +1205,7 @@ mod middle_learnt {
             r.lb[i].ts_ns = t0 + [0, 15_000, 50_000][n];
         }
         copy_again(&mut r, at[2], t0 + 85_000);
-        let (res, c, l) = run(r.client, r.lb);
-        let (sent, got) = run_copies(&c, &l);
-        assert_eq!(
-            events(&res),
-            vec![(EventKind::Duplicated, Dir::C2s, Some(sent[2]), Some(got[2]))]
-        );
+        only_duplicate_is(r, 2);
     }
 
     /// A reset the middle makes up toward the server, as if from the
