@@ -10,7 +10,8 @@
 use crate::rows::{self, Captures, Row};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
 use twincap_matcher::analyze::{Analysis, Flag};
 use twincap_matcher::diff::{
     ClockEstimate, DiffResult, Dir, Event, EventKind, FlowPair, Modification, Unmatched,
@@ -388,16 +389,16 @@ fn snat_ports_exhausted(inp: &Inputs, out: &mut Vec<Diagnosis>) {
     }
     let lb = inp.caps.lb;
     // The SNAT's addresses: the LB-side sources of pairs whose source changed.
-    let snat: std::collections::BTreeSet<std::net::IpAddr> = r
+    let snat: BTreeSet<IpAddr> = r
         .flows
         .iter()
         .filter(|f| f.nat.snat)
-        .filter_map(|f| f.lb.src.parse::<std::net::SocketAddr>().ok())
+        .filter_map(|f| f.lb.src.parse::<SocketAddr>().ok())
         .map(|a| a.ip())
         .collect();
     // Each LB connection of a SNAT address: the port it took, and when
     // (client clock).
-    let mut spans: Vec<((std::net::IpAddr, u16), i64, i64)> = Vec::new();
+    let mut spans: Vec<((IpAddr, u16), i64, i64)> = Vec::new();
     for c in &inp.caps.lb_conns.list {
         let (Some(&first), Some(&last)) = (c.packets.first(), c.packets.last()) else {
             continue;
@@ -415,7 +416,7 @@ fn snat_ports_exhausted(inp: &Inputs, out: &mut Vec<Diagnosis>) {
             at(last).saturating_add(NAT_LINGER_NS),
         ));
     }
-    let ports: std::collections::BTreeSet<_> = spans.iter().map(|s| s.0).collect();
+    let ports: BTreeSet<_> = spans.iter().map(|s| s.0).collect();
     let syn_count: usize = lost.iter().map(|l| l.1.len()).sum();
     // A pool the capture saw cycling (a port taken again by a later
     // connection): with every port used once, the capture says nothing of
@@ -425,7 +426,7 @@ fn snat_ports_exhausted(inp: &Inputs, out: &mut Vec<Diagnosis>) {
     }
     let delay = r.typical_delay_ns[0].max(0);
     let all_taken = |t: i64| {
-        let busy: std::collections::BTreeSet<_> = spans
+        let busy: BTreeSet<_> = spans
             .iter()
             .filter(|s| s.1 <= t && t <= s.2)
             .map(|s| s.0)
@@ -1284,7 +1285,7 @@ fn slow_reader(inp: &Inputs, out: &mut Vec<Diagnosis>) {
         full: [usize; 2],
         probes: [usize; 2],
         frames: [Vec<u32>; 2],
-        conns: [std::collections::BTreeSet<u32>; 2],
+        conns: [BTreeSet<u32>; 2],
         host: [String; 2],
     }
     // [client end, server end]

@@ -161,27 +161,22 @@ pub fn to_html(
     } else {
         legend(&mut o);
     }
+    // The drawing `v` is of the pair `f`.
+    let shows = |v: &ConnView, f: &FlowOut| {
+        Some(f.client.stream) == v.client_stream && Some(f.lb.stream) == v.lb_stream
+    };
     for (i, v) in views.iter().enumerate() {
         let _ = writeln!(o, "<h3 id=\"conn-{}\">{}</h3>", i + 1, esc(&v.title));
-        let flow = rep
-            .flows
-            .iter()
-            .find(|f| Some(f.client.stream) == v.client_stream && Some(f.lb.stream) == v.lb_stream);
-        if let Some(f) = flow {
+        if let Some(f) = rep.flows.iter().find(|f| shows(v, f)) {
             why(&mut o, f);
         }
         ladder(&mut o, v, client, lb);
     }
     // Resets with a stated cause on connections not drawn, as in the text.
-    let drawn = |f: &FlowOut| {
-        views
-            .iter()
-            .any(|v| Some(f.client.stream) == v.client_stream && Some(f.lb.stream) == v.lb_stream)
-    };
     let others: Vec<&FlowOut> = rep
         .flows
         .iter()
-        .filter(|f| !f.rst_causes.is_empty() && !drawn(f))
+        .filter(|f| !f.rst_causes.is_empty() && !views.iter().any(|v| shows(v, f)))
         .collect();
     if !others.is_empty() {
         let _ = writeln!(
