@@ -5,7 +5,8 @@
 //! have arrived after, is outside its window, not lost; what the client
 //! received so soon after the LB capture began that it may have been sent
 //! before is not injected. Inside the window the diff must say exactly
-//! what it says with the whole LB capture.
+//! what it says with the whole LB capture, and what it puts outside the
+//! window is what the lab's truth has crossing outside it.
 
 mod support;
 
@@ -144,10 +145,42 @@ fn whole_and_cut(from_s: u64, to_s: u64) -> (BTreeSet<Key>, BTreeSet<Key>, usize
         })
         .collect();
     let part_events = events(&part);
-    let outside = part_events
+    // Against the lab's truth: every frame the cut diff puts outside the
+    // window is one whose packet did not cross within it (no LB copy at
+    // all, or its LB copy among the records cut off).
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    let mut lb_copy: std::collections::BTreeMap<u64, Option<u64>> = truth["flows"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter(|(k, _)| k.0 == "outside_window")
-        .count();
+        .flat_map(|f| f["packets"].as_array().unwrap())
+        .filter_map(|p| Some((p["client_frame"].as_u64()?, p["lb_frame"].as_u64())))
+        .collect();
+    // The client's extra copies of a server packet the middle duplicated.
+    for e in truth["events"].as_array().unwrap() {
+        if e["kind"] == "duplicated" && e["dir"] == "s2c" {
+            for r in e["detail"]["receiver_frames"].as_array().unwrap() {
+                lb_copy
+                    .entry(r.as_u64().unwrap())
+                    .or_insert(e["lb_frame"].as_u64());
+            }
+        }
+    }
+    let mut outside = 0;
+    for ((kind, _, cf, _), _) in &part_events {
+        if kind != "outside_window" {
+            continue;
+        }
+        outside += 1;
+        let cf = cf.expect("the client capture is whole: every frame outside is a client frame");
+        if let Some(l) = lb_copy[&cf] {
+            assert!(
+                l <= c.before || l > c.before + c.kept,
+                "client frame {cf} called outside the window; it reached LB frame {l}, kept"
+            );
+        }
+    }
     let got = part_events
         .into_iter()
         .filter(|(k, _)| k.0 != "outside_window")
