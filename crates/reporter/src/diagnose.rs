@@ -212,8 +212,9 @@ pub fn rst_cause(cap: &Capture, frame: u32) -> Option<RstCause> {
 /// Every diagnosis, most severe first, then by id and place (stable).
 pub fn diagnose(inp: &Inputs) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    syn_not_at_lb(inp, &mut out);
-    snat_ports_exhausted(inp, &mut out);
+    let lost = syns_lost(inp);
+    syn_not_at_lb(&lost, &mut out);
+    snat_ports_exhausted(inp, &lost, &mut out);
     for d in Dir::BOTH {
         path_loss(inp, d, &mut out);
         path_reordering(inp, d, &mut out);
@@ -347,8 +348,8 @@ fn syns_lost<'r>(inp: &Inputs<'r>) -> Vec<(&'r Unmatched, Vec<&'r Event>)> {
         .collect()
 }
 
-fn syn_not_at_lb(inp: &Inputs, out: &mut Vec<Diagnosis>) {
-    for (u, syns) in syns_lost(inp) {
+fn syn_not_at_lb(lost: &[(&Unmatched, Vec<&Event>)], out: &mut Vec<Diagnosis>) {
+    for (u, syns) in lost {
         let frames: Vec<u32> = syns.iter().filter_map(|e| e.client_frame).collect();
         let retries = match frames.len() {
             1 => String::new(),
@@ -381,9 +382,12 @@ const NAT_LINGER_NS: i64 = 10_000_000_000;
 /// SNAT was seen using was taken by another connection: the SNAT's pool
 /// was exhausted. Only the LB capture's own connections count (it sees the
 /// SNAT's other clients too).
-fn snat_ports_exhausted(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+fn snat_ports_exhausted(
+    inp: &Inputs,
+    lost: &[(&Unmatched, Vec<&Event>)],
+    out: &mut Vec<Diagnosis>,
+) {
     let r = inp.result;
-    let lost = syns_lost(inp);
     if lost.is_empty() {
         return;
     }
@@ -434,7 +438,7 @@ fn snat_ports_exhausted(inp: &Inputs, out: &mut Vec<Diagnosis>) {
         busy.len() == ports.len()
     };
     let mut blocked: Vec<(u32, u32)> = Vec::new();
-    for (u, syns) in &lost {
+    for (u, syns) in lost {
         let taken = syns
             .iter()
             .filter(|e| {
