@@ -97,9 +97,20 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
                     .map(|l| l[k.len()..].trim().to_string())
                     .unwrap_or_default()
             };
+            // CPU so far (user + system): /proc/self/stat's utime and stime,
+            // in clock ticks (100 a second on Linux).
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+            let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let ticks: u64 = after_name
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum();
             eprintln!(
-                "twincap: {name}: {:.3}s, rss {}, peak {}",
+                "twincap: {name}: {:.3}s, cpu {:.2}s, rss {}, peak {}",
                 t0.elapsed().as_secs_f64(),
+                ticks as f64 / 100.0,
                 field("VmRSS:"),
                 field("VmHWM:")
             );
@@ -237,6 +248,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         with_tables,
         !json,
     );
+    stage("diagnoses");
     progress.stage("writing the report");
     if json {
         // Streamed: a report of millions of packets is never one string.
