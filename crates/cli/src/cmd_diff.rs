@@ -122,12 +122,11 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         args.client.display(),
         args.lb.display()
     ));
-    // Both captures at once, each split into connections as soon as it is
-    // read (the two cores share the reading and splitting of both).
+    // Both captures at once, each split into connections as it is read
+    // (the two cores share the reading and splitting of both).
     let read = |path: &std::path::Path| {
-        let cap = twincap_parser::read_capture(path, &twincap_parser::ReadOptions::default())?;
-        let conns = twincap_parser::conn::split(&cap);
-        Ok::<_, Failure>((cap, conns))
+        let read = twincap_parser::read_capture_split(path, &Default::default());
+        Ok::<_, Failure>(read?)
     };
     let (client, lb) = rayon::join(|| read(&args.client), || read(&args.lb));
     // Errors and warnings in the order the files were named.

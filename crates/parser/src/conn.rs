@@ -170,27 +170,70 @@ fn mix(mut z: u64) -> u64 {
 
 /// Split a capture's packets into connections, as Wireshark does.
 pub fn split(cap: &Capture) -> Connections {
-    let mut splitter = Splitter::default();
-    let mut out = Connections {
-        list: Vec::new(),
-        stream_of: Vec::with_capacity(cap.packets.len()),
-    };
-    for (index, p) in cap.packets.iter().enumerate() {
-        let assigned = splitter.push(p, &cap.addrs);
+    let mut out = Split::with_capacity(cap.packets.len());
+    for p in &cap.packets {
+        let hint = PairHint::of(
+            cap.addrs[p.src as usize],
+            cap.addrs[p.dst as usize],
+            p.sport,
+            p.dport,
+        );
+        out.push(p, &cap.addrs, hint);
+    }
+    out.finish()
+}
+
+/// [`split`] one packet at a time, as a reader hands them over in frame
+/// order: `twincap diff` splits each capture while reading it, with the
+/// [`PairHint`]s the decoding threads worked out, where a second pass over
+/// the packets made them again.
+#[derive(Debug, Default)]
+pub struct Split {
+    splitter: Splitter,
+    out: Connections,
+}
+
+impl Split {
+    /// Room for `packets` packets.
+    pub fn with_capacity(packets: usize) -> Split {
+        Split {
+            splitter: Splitter::default(),
+            out: Connections {
+                list: Vec::new(),
+                stream_of: Vec::with_capacity(packets),
+            },
+        }
+    }
+
+    /// The next packet, the capture's packet number `stream_of.len()`
+    /// (`hint` is `PairHint::of` its addresses and ports).
+    #[inline]
+    pub fn push(&mut self, p: &TcpPacket, addrs: &[IpAddr], hint: PairHint) {
+        let index = self.out.stream_of.len() as u32;
+        let assigned = self.splitter.push_hinted(p, addrs, hint);
         if assigned.new {
-            out.list.push(Connection {
+            self.out.list.push(Connection {
                 stream: assigned.stream,
                 a: (p.src, p.sport),
                 b: (p.dst, p.dport),
                 packets: Vec::new(),
             });
         }
-        out.list[assigned.stream as usize]
-            .packets
-            .push(index as u32);
-        out.stream_of.push(assigned.stream);
+        self.out.list[assigned.stream as usize].packets.push(index);
+        self.out.stream_of.push(assigned.stream);
     }
-    out
+
+    /// Ask for the table entry of a pair whose packet comes soon
+    /// ([`Splitter::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, hash: u32) {
+        self.splitter.prefetch(hash);
+    }
+
+    /// The connections of the packets pushed.
+    pub fn finish(self) -> Connections {
+        self.out
+    }
 }
 
 /// The stream [`Splitter::push`] gives a packet.

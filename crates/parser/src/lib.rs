@@ -21,7 +21,7 @@ pub use conn::{Connection, Connections, Direction};
 pub use error::ReadError;
 pub use packet::*;
 pub use read::{
-    read_capture, read_capture_bytes, read_packets, read_records, PacketExtras, PacketSink,
-    RawRecord, ReadOptions,
+    read_capture, read_capture_bytes, read_capture_split, read_packets, read_records, PacketExtras,
+    PacketSink, RawRecord, ReadOptions,
 };
 pub use source::prefetch_value;

@@ -166,6 +166,21 @@ pub fn read_capture(path: &Path, opts: &ReadOptions) -> Result<Capture, ReadErro
     Ok(all.into_capture(cap))
 }
 
+/// [`read_capture`] and [`crate::conn::split`] at once: each packet is
+/// given its connection as it is read, in the reader's frame-ordered fold,
+/// with the [`PairHint`] the decoding threads worked out (the connection's
+/// table entry asked for a few packets ahead), where splitting after the
+/// read walked every packet again and hashed its addresses once more. The
+/// connections are those `conn::split` gives the capture.
+pub fn read_capture_split(
+    path: &Path,
+    opts: &ReadOptions,
+) -> Result<(Capture, crate::conn::Connections), ReadError> {
+    let mut all = CollectSplit::default();
+    let cap = read_opened(path, source::open(path)?, opts, &mut all)?;
+    Ok((all.collect.into_capture(cap), all.split.finish()))
+}
+
 /// Read a capture held in memory (plain or gzip), as [`read_capture`] reads
 /// a file; `path` only names the capture in errors and in
 /// [`Capture::path`]. For tests and fuzzing, where a file would be in the way.
@@ -262,6 +277,7 @@ impl Collect {
 impl PacketSink for Collect {
     type Later = ();
 
+    #[inline]
     fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>) {
         if !extras.sacks.is_empty() {
             self.sack_starts
@@ -269,6 +285,29 @@ impl PacketSink for Collect {
             self.sacks.extend_from_slice(extras.sacks);
         }
         self.packets.push(packet);
+    }
+}
+
+/// The sink of [`read_capture_split`]: [`Collect`], and each packet's
+/// connection.
+#[derive(Default)]
+struct CollectSplit {
+    collect: Collect,
+    split: crate::conn::Split,
+}
+
+impl PacketSink for CollectSplit {
+    type Later = ();
+
+    #[inline]
+    fn tcp(&mut self, packet: TcpPacket, extras: &PacketExtras<'_>) {
+        self.split.push(&packet, extras.addrs, extras.pair);
+        self.collect.tcp(packet, extras);
+    }
+
+    #[inline]
+    fn soon(&self, pair: &PairHint) {
+        self.split.prefetch(pair.hash);
     }
 }
 
@@ -967,5 +1006,42 @@ mod tests {
             damaged > 10_000,
             "{damaged} damaged frames took the fast path"
         );
+    }
+
+    /// `read_capture_split` (connections made as the packets are read, with
+    /// the decoding threads' pair hints) gives every fixture capture exactly
+    /// the packets of `read_capture` and the connections of `conn::split`, or
+    /// the same error.
+    #[test]
+    fn split_while_reading_equals_split_after() {
+        let mut files = Vec::new();
+        captures(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures"),
+            &mut files,
+        );
+        files.sort();
+        assert!(files.len() > 50, "{} captures", files.len());
+        let mut packets = 0;
+        for path in &files {
+            let opts = ReadOptions::default();
+            match (read_capture(path, &opts), read_capture_split(path, &opts)) {
+                (Ok(cap), Ok((also, conns))) => {
+                    assert_eq!(cap.packets, also.packets, "{}", path.display());
+                    assert_eq!(cap.addrs, also.addrs, "{}", path.display());
+                    let after = crate::conn::split(&cap);
+                    assert_eq!(after.stream_of, conns.stream_of, "{}", path.display());
+                    assert_eq!(
+                        format!("{:?}", after.list),
+                        format!("{:?}", conns.list),
+                        "{}",
+                        path.display()
+                    );
+                    packets += cap.packets.len();
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("{}: {:?} against {:?}", path.display(), a.err(), b.err()),
+            }
+        }
+        assert!(packets > 100_000, "{packets} packets");
     }
 }
