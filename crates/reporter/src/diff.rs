@@ -206,12 +206,14 @@ pub fn flag_words(flags: u16) -> String {
         (0x10, "ACK"),
         (0x20, "URG"),
     ];
-    let v: Vec<&str> = NAMES
-        .iter()
-        .filter(|(b, _)| flags & b != 0)
-        .map(|(_, n)| *n)
-        .collect();
-    v.join(", ")
+    let mut out = String::with_capacity(24);
+    for (_, name) in NAMES.iter().filter(|(b, _)| flags & b != 0) {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(name);
+    }
+    out
 }
 
 struct Sides<'a> {
@@ -244,17 +246,15 @@ fn event_out(e: &Event, s: &Sides, client_stream: Option<u32>, lb_stream: Option
     };
     let what = sender
         .map(|p| {
-            format!(
-                "[{}] Seq={} Len={}{}",
-                flag_words(p.flags),
-                p.seq,
-                p.payload_len,
-                if p.ip_id != 0 {
-                    format!(" ID=0x{:04x}", p.ip_id)
-                } else {
-                    String::new()
-                }
-            )
+            use std::fmt::Write;
+            let mut w = String::with_capacity(48);
+            w.push('[');
+            w.push_str(&flag_words(p.flags));
+            let _ = write!(w, "] Seq={} Len={}", p.seq, p.payload_len);
+            if p.ip_id != 0 {
+                let _ = write!(w, " ID=0x{:04x}", p.ip_id);
+            }
+            w
         })
         .unwrap_or_default();
     let cause = |cap: &Capture, p: Option<&twincap_parser::TcpPacket>| {
@@ -288,12 +288,18 @@ fn frames_filter(stream: u32, frames: &[u32]) -> String {
     if frames.is_empty() {
         return stream_filter(stream);
     }
-    let list: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
-    format!(
-        "{} && frame.number in {{{}}}",
-        stream_filter(stream),
-        list.join(" ")
-    )
+    use std::fmt::Write;
+    let mut out = stream_filter(stream);
+    out.reserve(24 + 8 * frames.len());
+    out.push_str(" && frame.number in {");
+    for (i, f) in frames.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{f}");
+    }
+    out.push('}');
+    out
 }
 
 fn flow_out(f: &FlowPair, s: &Sides) -> FlowOut {
@@ -302,27 +308,17 @@ fn flow_out(f: &FlowPair, s: &Sides) -> FlowOut {
         .iter()
         .map(|e| event_out(e, s, Some(f.client.stream), Some(f.lb.stream)))
         .collect();
-    let problems: Vec<&EventOut> = events
-        .iter()
-        .filter(|e| e.kind != EventKind::Modified)
-        .collect();
-    let mut cf: Vec<u32> = problems.iter().filter_map(|e| e.client_frame).collect();
-    let mut lf: Vec<u32> = problems
-        .iter()
-        .flat_map(|e| {
-            e.lb_frame.into_iter().chain(if e.dir == Dir::C2s {
-                e.extra_frames.clone()
-            } else {
-                vec![]
-            })
-        })
-        .collect();
-    cf.extend(
-        problems
-            .iter()
-            .filter(|e| e.dir == Dir::S2c)
-            .flat_map(|e| e.extra_frames.iter().copied()),
-    );
+    // The frames of the events other than `modified`: each side's own,
+    // and the extra copies on the receiving side.
+    let (mut cf, mut lf) = (Vec::new(), Vec::new());
+    for e in events.iter().filter(|e| e.kind != EventKind::Modified) {
+        cf.extend(e.client_frame);
+        lf.extend(e.lb_frame);
+        match e.dir {
+            Dir::C2s => lf.extend_from_slice(&e.extra_frames),
+            Dir::S2c => cf.extend_from_slice(&e.extra_frames),
+        }
+    }
     cf.sort_unstable();
     cf.dedup();
     lf.sort_unstable();
@@ -718,7 +714,8 @@ pub fn write_json<W: std::io::Write>(r: &DiffReport, mut w: W) -> std::io::Resul
 /// flow's events as text at once. `caps` are the captures of `res`.
 ///
 /// The flows are made and serialized in parallel, [`JSON_FLOWS_AT_ONCE`]
-/// at a time, each already at its depth ([`PrettyAt`]); the object around
+/// at a time, each already at its depth ([`PrettyAt`]), by rayon's pool
+/// while the calling thread writes the batch before; the object around
 /// them is written here the way serde_json's pretty printer writes a struct.
 pub fn write_json_flows<W: std::io::Write>(
     r: &DiffReport,
@@ -756,26 +753,51 @@ pub fn write_json_flows<W: std::io::Write>(
     field(&mut w, "summary", &r.summary)?;
     field(&mut w, "diagnoses", &r.diagnoses)?;
     w.write_all(b",\n  \"flows\": [")?;
-    for (n, chunk) in res.flows.chunks(JSON_FLOWS_AT_ONCE).enumerate() {
-        let texts: Vec<Vec<u8>> = chunk
-            .par_iter()
-            .map(|f| {
-                let mut buf = Vec::new();
-                let mut ser = serde_json::Serializer::with_formatter(&mut buf, PrettyAt::new(2));
-                flow_out(f, &sides)
-                    .serialize(&mut ser)
-                    .expect("a flow serializes into memory");
-                buf
-            })
-            .collect();
-        for (i, t) in texts.iter().enumerate() {
-            w.write_all(if n == 0 && i == 0 {
-                b"\n    "
-            } else {
-                b",\n    "
-            })?;
-            w.write_all(t)?;
+    // Batch `b` of flows into `texts`, FLOWS_PER_TEXT flows to a text,
+    // each flow after its separator; returns how many texts it filled
+    // (the buffers are kept from batch to batch).
+    let batches: Vec<&[FlowPair]> = res.flows.chunks(JSON_FLOWS_AT_ONCE).collect();
+    let serialize = |b: usize, texts: &mut Vec<Vec<u8>>| -> usize {
+        let n = batches[b].len().div_ceil(FLOWS_PER_TEXT);
+        if texts.len() < n {
+            texts.resize_with(n, Vec::new);
         }
+        texts[..n]
+            .par_iter_mut()
+            .zip(batches[b].par_chunks(FLOWS_PER_TEXT))
+            .enumerate()
+            .for_each(|(t, (buf, flows))| {
+                buf.clear();
+                for (i, f) in flows.iter().enumerate() {
+                    let first = b == 0 && t == 0 && i == 0;
+                    buf.extend_from_slice(if first { b"\n    " } else { b",\n    " });
+                    let mut ser =
+                        serde_json::Serializer::with_formatter(&mut *buf, PrettyAt::new(2));
+                    flow_out(f, &sides)
+                        .serialize(&mut ser)
+                        .expect("a flow serializes into memory");
+                }
+            });
+        n
+    };
+    // Each batch is written while the pool serializes the next.
+    let (mut ready, mut next) = (Vec::new(), Vec::new());
+    let mut filled = if batches.is_empty() {
+        0
+    } else {
+        serialize(0, &mut ready)
+    };
+    for b in 0..batches.len() {
+        let mut filled_next = 0;
+        let written = rayon::in_place_scope(|s| {
+            if b + 1 < batches.len() {
+                s.spawn(|_| filled_next = serialize(b + 1, &mut next));
+            }
+            ready[..filled].iter().try_for_each(|t| w.write_all(t))
+        });
+        written?;
+        std::mem::swap(&mut ready, &mut next);
+        filled = filled_next;
     }
     if !res.flows.is_empty() {
         w.write_all(b"\n  ")?;
@@ -787,8 +809,12 @@ pub fn write_json_flows<W: std::io::Write>(
 }
 
 /// Flows made and serialized at once by [`write_json_flows`]: enough to
-/// keep both cores busy, few enough that their text stays small (a few MB).
-const JSON_FLOWS_AT_ONCE: usize = 512;
+/// keep both cores busy, few enough that their text stays small (a few MB,
+/// twice: one batch is written while the next is made).
+const JSON_FLOWS_AT_ONCE: usize = 256;
+
+/// Flows serialized one after the other into one text (one write).
+const FLOWS_PER_TEXT: usize = 16;
 
 /// serde_json's pretty printer (two spaces per level) for a value that
 /// sits `depth` levels deep in a document: the same bytes the whole
