@@ -132,13 +132,7 @@ impl<'a> Side<'a> {
         let init = self.initiator(c);
         let mut out = [Vec::new(), Vec::new()];
         for &i in &c.packets {
-            let p = self.packet(i);
-            let d = if (p.src, p.sport) == init {
-                Dir::C2s
-            } else {
-                Dir::S2c
-            };
-            out[d.index()].push(i);
+            out[dir_of(self.packet(i), init).index()].push(i);
         }
         out
     }
@@ -164,6 +158,15 @@ impl<'a> Side<'a> {
             .unwrap_or(0);
         let last = c.packets.last().map(|&i| self.packet(i).ts_ns).unwrap_or(0);
         (first.min(last), first.max(last))
+    }
+}
+
+/// Which way `p` goes in a connection whose client end is `init`.
+pub fn dir_of(p: &TcpPacket, init: (AddrId, u16)) -> Dir {
+    if (p.src, p.sport) == init {
+        Dir::C2s
+    } else {
+        Dir::S2c
     }
 }
 
