@@ -209,7 +209,6 @@ impl Split {
     /// (`hint` is `PairHint::of` its addresses and ports).
     #[inline]
     pub fn push(&mut self, p: &TcpPacket, addrs: &[IpAddr], hint: PairHint) {
-        let index = self.out.stream_of.len() as u32;
         let assigned = self.splitter.push_hinted(p, addrs, hint);
         if assigned.new {
             self.out.list.push(Connection {
@@ -219,7 +218,6 @@ impl Split {
                 packets: Vec::new(),
             });
         }
-        self.out.list[assigned.stream as usize].packets.push(index);
         self.out.stream_of.push(assigned.stream);
     }
 
@@ -230,9 +228,28 @@ impl Split {
         self.splitter.prefetch(hash);
     }
 
-    /// The connections of the packets pushed.
+    /// The connections of the packets pushed. Each connection's packet
+    /// list is made here, from `stream_of`, at its exact size: pushed
+    /// packet by packet while reading, each push waited for its
+    /// connection's entry and list end (a cache miss per packet on the
+    /// reader's sequential path, 64 connections interleaving) and the
+    /// lists grew by doubling.
     pub fn finish(self) -> Connections {
-        self.out
+        let Connections {
+            mut list,
+            stream_of,
+        } = self.out;
+        let mut counts = vec![0u32; list.len()];
+        for &stream in &stream_of {
+            counts[stream as usize] += 1;
+        }
+        for (connection, &count) in list.iter_mut().zip(&counts) {
+            connection.packets = Vec::with_capacity(count as usize);
+        }
+        for (index, &stream) in stream_of.iter().enumerate() {
+            list[stream as usize].packets.push(index as u32);
+        }
+        Connections { list, stream_of }
     }
 }
 
