@@ -914,6 +914,32 @@ fn read_options(
         if (kind == 34 && len > 2) || (kind == 254 && len > 4 && option[2..4] == [0xf9, 0x89]) {
             *bits |= info::TFO_COOKIE;
         }
+        // The options of nearly every segment, read by hand with the
+        // checks etherparse makes (a kind of fixed size and that size):
+        // its iterator cost more than the rest of the option walk.
+        match (kind, len) {
+            (8, 10) => {
+                packet.ts_val = be32(option, 2);
+                packet.ts_ecr = be32(option, 6);
+                *bits |= info::TIMESTAMPS;
+                continue;
+            }
+            (2, 4) => {
+                attrs.mss = be16(option, 2);
+                *bits |= info::MSS;
+                continue;
+            }
+            (3, 3) => {
+                packet.wscale = option[2];
+                *bits |= info::WSCALE;
+                continue;
+            }
+            (4, 2) => {
+                *bits |= info::SACK_PERM;
+                continue;
+            }
+            _ => {}
+        }
         let Some(Ok(element)) = TcpOptionsIterator::from_slice(option).next() else {
             continue;
         };
@@ -967,6 +993,61 @@ fn be32(b: &[u8], at: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The options `read_options` reads by hand (MSS, window scale,
+    /// SACK-permitted, timestamps), of every length from 0 to 12, give
+    /// what etherparse's iterator gives them.
+    #[test]
+    fn options_read_by_hand_as_etherparse_reads_them() {
+        // A packet with every option field 0: a raw IPv4 frame of 40 bytes.
+        let mut frame = vec![
+            0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        frame.extend([
+            0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 1, 0, 0, 0, 0, 0,
+        ]);
+        let Decoded::Tcp(zero) = decode_frame(link::linktype::IPV4, &frame) else {
+            panic!("not decoded");
+        };
+        for kind in [2u8, 3, 4, 8] {
+            for len in 0u8..=12 {
+                let mut option = vec![kind, len];
+                option.extend((0..10).map(|i| 0x81 + i as u8 * 7));
+                let mut packet = zero.packet.clone();
+                let mut attrs = PacketAttrs::default();
+                let (mut bits, mut sacks) = (0, [SackBlock { left: 0, right: 0 }; 4]);
+                read_options(&option, &mut packet, &mut attrs, &mut bits, &mut sacks);
+                let (mut want, mut want_attrs, mut want_bits) =
+                    (zero.packet.clone(), PacketAttrs::default(), 0);
+                let whole = (2..=option.len()).contains(&(len as usize));
+                let element = whole
+                    .then(|| TcpOptionsIterator::from_slice(&option[..len as usize]).next())
+                    .flatten();
+                match element {
+                    Some(Ok(TcpOptionElement::MaximumSegmentSize(mss))) => {
+                        want_attrs.mss = mss;
+                        want_bits = info::MSS;
+                    }
+                    Some(Ok(TcpOptionElement::WindowScale(shift))) => {
+                        want.wscale = shift;
+                        want_bits = info::WSCALE;
+                    }
+                    Some(Ok(TcpOptionElement::SelectiveAcknowledgementPermitted)) => {
+                        want_bits = info::SACK_PERM
+                    }
+                    Some(Ok(TcpOptionElement::Timestamp(val, ecr))) => {
+                        (want.ts_val, want.ts_ecr) = (val, ecr);
+                        want_bits = info::TIMESTAMPS;
+                    }
+                    _ => {}
+                }
+                let what = format!("kind {kind}, length {len}");
+                assert_eq!(packet, want, "{what}");
+                assert_eq!(attrs, want_attrs, "{what}");
+                assert_eq!(bits, want_bits, "{what}");
+            }
+        }
+    }
 
     /// The reader holds three chunks of 4 096 decoded frames: a field
     /// added to `DecodedTcp` grows them all (and `twincap diff`'s peak).
