@@ -13,7 +13,8 @@
 //! index per connection rather than per packet. The votes are weighted per
 //! evidence kind, and pairs are assigned one-to-one, strongest first.
 
-use super::side::{dir_of, full_payload_hash, shape, Side};
+use super::align::dir_of;
+use super::side::{full_payload_hash, shape, Side};
 use super::types::{ClockEstimate, Dir, Evidence};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};

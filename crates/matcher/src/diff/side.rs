@@ -2,7 +2,8 @@
 //! connection which end is the client (the initiator), so that `c2s` means
 //! the same thing on both sides whatever the NAT did to addresses and ports.
 
-use super::types::{ConnRef, Dir, Window};
+use super::align::dir_of;
+use super::types::{ConnRef, Window};
 use rayon::prelude::*;
 use twincap_parser::{endpoint, tcp_flags, AddrId, Capture, Connection, Connections, TcpPacket};
 
@@ -158,15 +159,6 @@ impl<'a> Side<'a> {
             .unwrap_or(0);
         let last = c.packets.last().map(|&i| self.packet(i).ts_ns).unwrap_or(0);
         (first.min(last), first.max(last))
-    }
-}
-
-/// Which way `p` goes in a connection whose client end is `init`.
-pub fn dir_of(p: &TcpPacket, init: (AddrId, u16)) -> Dir {
-    if (p.src, p.sport) == init {
-        Dir::C2s
-    } else {
-        Dir::S2c
     }
 }
 
