@@ -623,13 +623,21 @@ impl DiffReport {
             client_first_ns: res.client_window.first_ns,
             lb_first_ns: res.lb_window.first_ns,
         };
-        let mut events: BTreeMap<&'static str, BTreeMap<&'static str, usize>> = BTreeMap::new();
+        // Counted by kind and direction, then named: a map looked up by
+        // the words for every event took ~4 ms of this one thread on the
+        // 4 M-packet bench pair.
+        let mut counts = [[0usize; 2]; EventKind::ALL.len()];
         for e in res.all_events() {
-            *events
-                .entry(e.kind.word())
-                .or_default()
-                .entry(e.dir.word())
-                .or_default() += 1;
+            counts[e.kind as usize][e.dir.index()] += 1;
+        }
+        let mut events: BTreeMap<&'static str, BTreeMap<&'static str, usize>> = BTreeMap::new();
+        for (kind, n) in EventKind::ALL.iter().zip(counts) {
+            for d in Dir::BOTH.into_iter().filter(|d| n[d.index()] > 0) {
+                events
+                    .entry(kind.word())
+                    .or_default()
+                    .insert(d.word(), n[d.index()]);
+            }
         }
         let flows: Vec<FlowOut> = if with_flows {
             res.flows.par_iter().map(|f| flow_out(f, &s)).collect()
