@@ -520,6 +520,79 @@ fn check_snat_pool(name: &str, report: &Value, truth: &Value) {
     assert_eq!(got, want, "{name}: snat_ports_exhausted");
 }
 
+/// Connections the middle stopped passing: `flow_dropped` names exactly
+/// the client-captured connections whose packets the lab's NAT dropped for
+/// want of a mapping (`dropped:no_nat_mapping`) at least 3 times after it
+/// had passed some (not a new SYN on the same ports), each with the truth's
+/// reason: the mapping released after the relay saw a RST or both FINs
+/// (`after_close`), or after `--nat-idle` of silence (`after_idle`, whose
+/// bound must hold the NAT's idle timeout).
+fn check_dropped(name: &str, report: &Value, truth: &Value) {
+    let frame_of = |p: &Value| {
+        if p["dir"] == "c2s" {
+            ("client", p["client_frame"].as_u64())
+        } else {
+            ("lb", p["lb_frame"].as_u64())
+        }
+    };
+    // (the dropped packets' sender frames by side, the reason)
+    type Dropped<'a> = (BTreeSet<(&'a str, Option<u64>)>, &'a str);
+    let mut want: Vec<Dropped> = Vec::new();
+    for f in truth["flows"].as_array().unwrap() {
+        let pk = f["packets"].as_array().unwrap();
+        let no_map: Vec<usize> = (0..pk.len())
+            .filter(|&i| pk[i]["relay"] == "dropped:no_nat_mapping")
+            .collect();
+        let Some(&first) = no_map.first() else {
+            continue;
+        };
+        let passed = pk[..first].iter().any(|p| p["relay"] == "forwarded");
+        let new_syn = no_map
+            .iter()
+            .any(|&i| pk[i]["flags"].as_str().unwrap().contains('S'));
+        if f["client_captured"] == false || !passed || new_syn || no_map.len() < 3 {
+            continue;
+        }
+        let before = &pk[..first];
+        let fin = |d: &str| {
+            before
+                .iter()
+                .any(|p| p["dir"] == d && p["flags"].as_str().unwrap().contains('F'))
+        };
+        let rst = before
+            .iter()
+            .any(|p| p["flags"].as_str().unwrap().contains('R'));
+        let kind = if rst || (fin("c2s") && fin("s2c")) {
+            "after_close"
+        } else {
+            "after_idle"
+        };
+        want.push((no_map.iter().map(|&i| frame_of(&pk[i])).collect(), kind));
+    }
+    let found = diagnoses(report, "flow_dropped");
+    for d in &found {
+        let named: BTreeSet<(&str, Option<u64>)> = ["client", "lb"]
+            .into_iter()
+            .flat_map(|side| frames(d, side).into_iter().map(move |f| (side, Some(f))))
+            .collect();
+        let hit = want.iter().find(|(w, _)| !w.is_disjoint(&named));
+        let Some((_, kind)) = hit else {
+            panic!("{name}: flow_dropped names no connection the NAT dropped: {d}");
+        };
+        assert_eq!(d["figures"]["after"], *kind, "{name}: {d}");
+        if *kind == "after_idle" {
+            let idle = truth["params"]["options"]["nat_idle"].as_f64().unwrap();
+            let f = &d["figures"];
+            assert!(
+                f["longest_silence_survived_s"].as_f64().unwrap() <= idle
+                    && idle <= f["silence_before_s"].as_f64().unwrap(),
+                "{name}: the NAT's idle timeout {idle} s outside the bound of {d}"
+            );
+        }
+    }
+    assert_eq!(found.len(), want.len(), "{name}: flow_dropped");
+}
+
 /// A capture taken with a snaplen (the lab's `--lb-snaplen`,
 /// `--client-snaplen`): one `capture_snaplen` finding per such side, with
 /// its snaplen; none for the others.
@@ -588,6 +661,7 @@ fn every_lab_dataset_gets_the_diagnoses_its_truth_holds() {
         check_middle(name, &report, &truth);
         check_snaplen(name, &report, &truth);
         check_snat_pool(name, &report, &truth);
+        check_dropped(name, &report, &truth);
         assert_eq!(
             report_resets(&report),
             truth_resets(&truth),

@@ -170,6 +170,11 @@ pub struct FlowFacts {
     /// Retransmissions whose original arrived, per direction: how many, and
     /// their frames on each side.
     spurious: [(usize, Vec<u32>, Vec<u32>); 2],
+    /// The connection's last packets, all lost in between.
+    dropped: Option<DroppedTail>,
+    /// The longest silence of the connection (both directions) that a
+    /// packet crossing the path ended, on the client clock.
+    longest_silence_ns: i64,
 }
 
 impl FlowFacts {
@@ -200,6 +205,8 @@ pub fn flow_facts(
         injected: injected_in(inp, f, rows),
         reset: reset_facts(inp, rows),
         spurious: Dir::BOTH.map(|d| spurious_in(inp, f, rows, d)),
+        dropped: dropped_tail(inp, rows),
+        longest_silence_ns: longest_silence(rows),
     }
 }
 
@@ -215,13 +222,15 @@ pub fn diagnose(inp: &Inputs) -> Vec<Diagnosis> {
     let lost = syns_lost(inp);
     syn_not_at_lb(&lost, &mut out);
     snat_ports_exhausted(inp, &lost, &mut out);
+    let dropped = dropped_flows(inp);
     for d in Dir::BOTH {
-        path_loss(inp, d, &mut out);
+        path_loss(inp, d, &dropped, &mut out);
         path_reordering(inp, d, &mut out);
         path_duplication(inp, d, &mut out);
     }
     injected(inp, &mut out);
     reset_answered_by_reset(inp, &mut out);
+    flow_dropped(inp, &dropped, &mut out);
     middle_changed(inp, &mut out);
     slow_reader(inp, &mut out);
     spurious_retransmission(inp, &mut out);
@@ -573,7 +582,7 @@ fn count_kind(r: &DiffResult, k: EventKind, d: Dir) -> usize {
         .count()
 }
 
-fn path_loss(inp: &Inputs, d: Dir, out: &mut Vec<Diagnosis>) {
+fn path_loss(inp: &Inputs, d: Dir, dropped: &[Dropped], out: &mut Vec<Diagnosis>) {
     let r = inp.result;
     let lost: Vec<&Event> = all_events(r)
         .map(|(_, e)| e)
@@ -606,19 +615,34 @@ fn path_loss(inp: &Inputs, d: Dir, out: &mut Vec<Diagnosis>) {
             lost.len() + other
         )
     };
+    // Losses that are a dropped connection's last packets: the middle's
+    // state, not the path's quality.
+    let in_dropped: Vec<usize> = dropped
+        .iter()
+        .map(|x| x.tail.lost.iter().filter(|row| row.dir == d).count())
+        .filter(|&n| n > 0)
+        .collect();
+    let of_dropped = match in_dropped.iter().sum::<usize>() {
+        0 => String::new(),
+        n => format!(
+            "; {n} of them were the last packets of {} the middle stopped passing (flow_dropped)",
+            plural(in_dropped.len(), "connection", "connections")
+        ),
+    };
     let (c, l) = event_frames(lost.iter().copied());
     out.push(
         Diagnosis::new(
             "path_loss",
             Severity::Warning,
             format!(
-                "The path between the capture points lost {} of {} {} packets ({:.2}%), {when}; {which}.",
+                "The path between the capture points lost {} of {} {} packets ({:.2}%), {when}; {which}{of_dropped}.",
                 lost.len(),
                 sent,
                 dir_words(d),
                 pct(lost.len(), sent)
             ),
         )
+        .figure("in_dropped_flows", json!(in_dropped.iter().sum::<usize>()))
         .frames(c, l)
         .figure("lost", json!(lost.len()))
         .figure("sent", json!(sent))
@@ -1119,6 +1143,364 @@ fn one_way_ns(inp: &FlowInputs, r: &Row) -> Option<i64> {
         Dir::C2s => l - c,
         Dir::S2c => c - l,
     })
+}
+
+/// The last packets of a connection, every one lost in between, after the
+/// path had carried the packets before them ([`flow_dropped`]).
+#[derive(Debug)]
+struct DroppedTail {
+    /// The lost rows, in the order they were sent.
+    lost: Vec<Row>,
+    /// The last row that crossed before them.
+    last_crossed: Row,
+    /// When the path last carried a packet of the connection before the
+    /// first lost one (the later of that row's two times), client clock.
+    last_carried_ns: i64,
+    /// The first FIN or RST that crossed before the lost packets.
+    closed_by: Option<Row>,
+    /// Lost packets that repeat an earlier lost one (same direction,
+    /// sequence number, SYN/FIN/RST and length): the sender kept trying.
+    retries: usize,
+}
+
+/// Lost packets in a row, at least, before the connection counts as
+/// dropped by the middle.
+const DROPPED_MIN: usize = 3;
+/// A silence at least this long before the first lost packet makes the
+/// drop an idle timeout.
+const IDLE_NS: i64 = 1_000_000_000;
+/// The drop is claimed only when the path's other losses would lose as many
+/// packets in a row with at most this chance.
+const DROPPED_CHANCE: f64 = 1e-3;
+
+/// The wall-clock times (client clock) of a row's packet on each side.
+fn row_times(inp: &FlowInputs, r: &Row) -> [Option<i64>; 2] {
+    [
+        r.client.map(|i| inp.caps.packet(false, i).ts_ns),
+        r.lb.map(|i| inp.clock.to_client(inp.caps.packet(true, i).ts_ns)),
+    ]
+}
+
+/// [`flow_dropped`]'s reading of one connection's rows: its sent packets
+/// in time order end in at least [`DROPPED_MIN`] lost ones, among them a
+/// retransmission (the sender kept trying: the capture did not just stop),
+/// after a packet that crossed.
+fn dropped_tail(inp: &FlowInputs, rows: &[Row]) -> Option<DroppedTail> {
+    // Packets nobody sent are not the connection's own.
+    let own = |r: &&Row| r.event != Some(EventKind::Injected);
+    // Rows come in time order; most connections end with a packet that
+    // crossed.
+    if rows.iter().rev().find(own)?.event != Some(EventKind::Lost) {
+        return None;
+    }
+    let order: Vec<&Row> = rows.iter().filter(own).collect();
+    let k = order
+        .iter()
+        .rposition(|r| r.event != Some(EventKind::Lost))?;
+    let last_crossed = order[k];
+    // A packet that would have arrived outside the receiver's capture says
+    // nothing either way.
+    if last_crossed.receiver().is_none() || order.len() - (k + 1) < DROPPED_MIN {
+        return None;
+    }
+    let sender = |r: &Row| -> Option<&TcpPacket> {
+        let lb = r.dir == Dir::S2c;
+        r.sender().map(|i| inp.caps.packet(lb, i))
+    };
+    let shape = |r: &Row| {
+        sender(r).map(|p| {
+            (
+                r.dir.index(),
+                p.seq,
+                p.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST),
+                p.payload_len,
+            )
+        })
+    };
+    let lost: Vec<Row> = order[k + 1..].iter().map(|r| (*r).clone()).collect();
+    // SYNs among them are a new connection on the same ports, whose loss
+    // `syn_not_at_lb` and `snat_ports_exhausted` tell.
+    if lost
+        .iter()
+        .any(|r| sender(r).is_some_and(|p| p.has(tcp_flags::SYN)))
+    {
+        return None;
+    }
+    let mut seen = BTreeSet::new();
+    let retries = lost.iter().filter(|r| !seen.insert(shape(r))).count();
+    if retries == 0 {
+        return None;
+    }
+    let closes =
+        |r: &Row| sender(r).is_some_and(|p| p.flags & (tcp_flags::FIN | tcp_flags::RST) != 0);
+    let last_carried_ns = row_times(inp, last_crossed)
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(last_crossed.at_ns);
+    // A FIN or RST that crossed before the losses, or one that was the
+    // first of them, sent while the connection was still busy: the middle
+    // saw it (a packet lost "in between" may have been lost after the
+    // middle) and may have let the connection go.
+    let closed_by = order[..=k]
+        .iter()
+        .find(|r| r.receiver().is_some() && closes(r))
+        .copied()
+        .or_else(|| {
+            let first = &lost[0];
+            (closes(first) && first.at_ns - last_carried_ns < IDLE_NS).then_some(first)
+        })
+        .cloned();
+    Some(DroppedTail {
+        lost,
+        last_crossed: last_crossed.clone(),
+        last_carried_ns,
+        closed_by,
+        retries,
+    })
+}
+
+/// The longest silence a packet crossing the path ended: the gap, in both
+/// directions together, before a packet the receiver got. From the rows'
+/// times (in time order, each its send time): to within a one-way delay.
+fn longest_silence(rows: &[Row]) -> i64 {
+    let mut own = rows.iter().filter(|r| r.event != Some(EventKind::Injected));
+    let Some(mut prev) = own.next().map(|r| r.at_ns) else {
+        return 0;
+    };
+    let mut longest = 0;
+    for r in own {
+        if r.receiver().is_some() {
+            longest = longest.max(r.at_ns - prev);
+        }
+        prev = r.at_ns;
+    }
+    longest
+}
+
+/// The same for a connection without events (no rows): every packet of it
+/// crossed; its client-side packets give the silences.
+fn longest_silence_of_clean(caps: &Captures, f: &FlowPair) -> i64 {
+    let Some(c) = caps.client_conns.list.get(f.client.stream as usize) else {
+        return 0;
+    };
+    c.packets
+        .windows(2)
+        .map(|w| caps.packet(false, w[1]).ts_ns - caps.packet(false, w[0]).ts_ns)
+        .max()
+        .unwrap_or(0)
+}
+
+/// A connection whose lost last packets [`flow_dropped`] reports.
+struct Dropped<'a> {
+    /// Index into `result.flows`.
+    flow: usize,
+    tail: &'a DroppedTail,
+    /// How likely the path's other losses would have lost them all.
+    chance: f64,
+}
+
+/// The connections whose lost last packets ordinary loss would hardly
+/// explain: the chance that the path's other losses (their rate per
+/// direction, these tails and lost SYNs left out) took them all is at most
+/// [`DROPPED_CHANCE`].
+fn dropped_flows<'a>(inp: &Inputs<'a>) -> Vec<Dropped<'a>> {
+    let r = inp.result;
+    let tails: Vec<(usize, &DroppedTail)> = inp
+        .facts
+        .iter()
+        .filter_map(|(fi, f)| f.dropped.as_ref().map(|t| (*fi, t)))
+        .collect();
+    if tails.is_empty() {
+        return Vec::new();
+    }
+    // Lost SYNs have their own findings (a SNAT pool run dry loses every
+    // retry): they count neither as sent nor as lost here.
+    let rate = Dir::BOTH.map(|d| {
+        let in_tails = |t: &DroppedTail| t.lost.iter().filter(|x| x.dir == d).count();
+        let tail_lost: usize = tails.iter().map(|(_, t)| in_tails(t)).sum();
+        let syns_lost = all_events(r)
+            .filter(|(_, e)| e.kind == EventKind::Lost && e.dir == d)
+            .filter(|(_, e)| {
+                let sender = match d {
+                    Dir::C2s => e.client_packet.map(|i| inp.caps.packet(false, i)),
+                    Dir::S2c => e.lb_packet.map(|i| inp.caps.packet(true, i)),
+                };
+                sender.is_some_and(|p| p.has(tcp_flags::SYN))
+            })
+            .count();
+        let lost = count_kind(r, EventKind::Lost, d).saturating_sub(tail_lost + syns_lost);
+        let sent = sent_in(r, d).saturating_sub(tail_lost + syns_lost);
+        if sent == 0 {
+            0.0
+        } else {
+            lost as f64 / sent as f64
+        }
+    });
+    tails
+        .into_iter()
+        .map(|(flow, tail)| Dropped {
+            flow,
+            tail,
+            chance: tail.lost.iter().map(|x| rate[x.dir.index()]).product(),
+        })
+        .filter(|d| d.chance <= DROPPED_CHANCE)
+        .collect()
+}
+
+/// Connections whose last packets, in both directions, were all lost in
+/// between while their senders kept retrying: the middle stopped passing
+/// them. Says whether the connection had been silent first (an idle
+/// timeout, bounded by the longest silence other connections survived),
+/// had closed (state forgotten right after a FIN or RST), or neither.
+fn flow_dropped(inp: &Inputs, dropped: &[Dropped], out: &mut Vec<Diagnosis>) {
+    let r = inp.result;
+    let flow_inp = inp.flow_inputs();
+    let clp = |i: u32| inp.caps.packet(false, i);
+    let lbp = |i: u32| inp.caps.packet(true, i);
+    let mut idle: Vec<Diagnosis> = Vec::new();
+    for &Dropped {
+        flow: fi,
+        tail: t,
+        chance,
+    } in dropped
+    {
+        let f = &r.flows[fi];
+        let first = &t.lost[0];
+        let first_at = row_times(&flow_inp, first)
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(first.at_ns);
+        let silence = first_at - t.last_carried_ns;
+        let span = t.lost.last().map_or(0, |x| x.at_ns) - first.at_ns;
+        let count = |d: Dir| t.lost.iter().filter(|x| x.dir == d).count();
+        let (c2s, s2c) = (count(Dir::C2s), count(Dir::S2c));
+        let frame_words = |x: &Row| match (x.client, x.lb) {
+            (Some(c), Some(l)) => {
+                format!("client frame {}, LB frame {}", clp(c).frame, lbp(l).frame)
+            }
+            (Some(c), None) => format!("client frame {}", clp(c).frame),
+            (None, Some(l)) => format!("LB frame {}", lbp(l).frame),
+            (None, None) => String::new(),
+        };
+        let sender_pkt = |x: &Row| match x.dir {
+            Dir::C2s => x.client.map(clp),
+            Dir::S2c => x.lb.map(lbp),
+        };
+        let what = sender_pkt(first)
+            .map(|p| {
+                format!(
+                    "the {}'s {}",
+                    if first.dir == Dir::C2s {
+                        "client"
+                    } else {
+                        "server"
+                    },
+                    pkt_words(p)
+                )
+            })
+            .unwrap_or_else(|| "a packet".to_string());
+        let gap = if silence >= 0 {
+            format!(
+                "{:.3} s after the path last carried one of its packets ({})",
+                silence as f64 / 1e9,
+                frame_words(&t.last_crossed)
+            )
+        } else {
+            format!(
+                "while its last packet to cross ({}) was still on the way",
+                frame_words(&t.last_crossed)
+            )
+        };
+        let mut sentence = format!(
+            "The middle stopped passing this connection: its last {} packets ({c2s} client-to-server, {s2c} server-to-client, {} of them retransmissions, over {:.3} s) were all lost in between, from {what} ({}) on, {gap}.",
+            t.lost.len(),
+            t.retries,
+            span as f64 / 1e9,
+            frame_words(first),
+        );
+        let closed = t
+            .closed_by
+            .as_ref()
+            .and_then(|x| sender_pkt(x).map(|p| (x, p)));
+        let kind = if let Some((x, p)) = closed {
+            sentence.push_str(&format!(
+                " The connection had begun to close ({} of the {}, {}): a NAT or firewall that forgets a connection soon after its FIN or RST, while the ends still send its last packets, does this.",
+                pkt_words(p),
+                if x.dir == Dir::C2s { "client" } else { "server" },
+                frame_words(x)
+            ));
+            "after_close"
+        } else if silence >= IDLE_NS {
+            sentence.push_str(&format!(
+                " The connection had been silent for {:.3} s in both directions: an idle timeout shorter than that in a NAT, firewall or load balancer in between does this (keep-alives more often than the timeout, or a longer timeout, keep such a connection).",
+                silence as f64 / 1e9
+            ));
+            "after_idle"
+        } else {
+            sentence.push_str(" Neither a silence nor a close came before it: the middle lost the connection's state (a failover, a flushed NAT table) or a route changed.");
+            "mid_flow"
+        };
+        // The lost packets and the last one that crossed, on each side.
+        let shown = || t.lost.iter().chain([&t.last_crossed]);
+        let c: Vec<u32> = shown()
+            .filter_map(|x| x.client)
+            .map(|i| clp(i).frame)
+            .collect();
+        let l: Vec<u32> = shown().filter_map(|x| x.lb).map(|i| lbp(i).frame).collect();
+        let d = Diagnosis::new("flow_dropped", Severity::Error, sentence)
+            .streams(Some(f.client.stream), Some(f.lb.stream))
+            .frames(c, l)
+            .figure("lost_in_a_row", json!(t.lost.len()))
+            .figure("retransmissions", json!(t.retries))
+            .figure(
+                "silence_before_s",
+                json!((silence.max(0) as f64 / 1e6).round() / 1e3),
+            )
+            .figure("after", json!(kind))
+            .figure("chance_by_path_loss", json!(chance));
+        if kind == "after_idle" {
+            idle.push(d);
+        } else {
+            out.push(d);
+        }
+    }
+    if idle.is_empty() {
+        return;
+    }
+    // How long a silence connections survived: the timeout lies above it.
+    let survived = inp
+        .facts
+        .iter()
+        .filter(|(fi, _)| !dropped.iter().any(|d| d.flow == *fi))
+        .map(|(_, f)| f.longest_silence_ns)
+        .chain(
+            r.flows
+                .iter()
+                .filter(|f| !crate::diff::has_problems(f))
+                .map(|f| longest_silence_of_clean(&inp.caps, f)),
+        )
+        .max()
+        .unwrap_or(0);
+    let shortest = idle
+        .iter()
+        .filter_map(|d| d.figures.get("silence_before_s").and_then(|v| v.as_f64()))
+        .fold(f64::INFINITY, f64::min);
+    let survived_s = (survived as f64 / 1e6).round() / 1e3;
+    for mut d in idle {
+        d.summary.pop();
+        if survived_s < shortest {
+            d.summary.push_str(&format!(
+                ". Other connections survived silences of up to {survived_s:.3} s: the timeout lies between {survived_s:.3} s and {shortest:.3} s."
+            ));
+        } else {
+            d.summary.push_str(&format!(
+                ". Other connections survived silences of up to {survived_s:.3} s, longer than this one: a timer of this connection's own state rather than one idle timeout for all."
+            ));
+        }
+        out.push(d.figure("longest_silence_survived_s", json!(survived_s)));
+    }
 }
 
 /// What the middle rewrote, over all pairs: one finding per kind.

@@ -362,7 +362,7 @@ fn unmatched_out(u: &Unmatched, s: &Sides, client_side: bool) -> UnmatchedConn {
 }
 
 /// A paired connection with an event other than `modified`.
-fn has_problems(f: &FlowPair) -> bool {
+pub(crate) fn has_problems(f: &FlowPair) -> bool {
     f.events.iter().any(|e| e.kind != EventKind::Modified)
 }
 
