@@ -593,6 +593,28 @@ fn check_dropped(name: &str, report: &Value, truth: &Value) {
     assert_eq!(found.len(), want.len(), "{name}: flow_dropped");
 }
 
+/// Packets a reused NAT port delivered to the wrong connection: each
+/// `nat_port_reused` finding names, on the two sides, the two frames of
+/// packets the truth has crossing (its client frame and LB frame), and
+/// nothing else. (That no other packet of the dataset is reported injected
+/// is `check_injected`'s.)
+fn check_port_reuse(name: &str, report: &Value, truth: &Value) {
+    let mut crossed: BTreeMap<u64, u64> = BTreeMap::new();
+    for f in truth["flows"].as_array().unwrap() {
+        for p in f["packets"].as_array().unwrap() {
+            if let (Some(c), Some(l)) = (p["client_frame"].as_u64(), p["lb_frame"].as_u64()) {
+                crossed.insert(c, l);
+            }
+        }
+    }
+    for d in diagnoses(report, "nat_port_reused") {
+        let (c, l) = (frames(d, "client"), frames(d, "lb"));
+        let paired: BTreeSet<u64> = c.iter().filter_map(|f| crossed.get(f).copied()).collect();
+        assert_eq!(paired, l, "{name}: {d}");
+        assert_eq!(u(&d["figures"]["packets"]) as usize, c.len(), "{name}: {d}");
+    }
+}
+
 /// A capture taken with a snaplen (the lab's `--lb-snaplen`,
 /// `--client-snaplen`): one `capture_snaplen` finding per such side, with
 /// its snaplen; none for the others.
@@ -662,6 +684,7 @@ fn every_lab_dataset_gets_the_diagnoses_its_truth_holds() {
         check_snaplen(name, &report, &truth);
         check_snat_pool(name, &report, &truth);
         check_dropped(name, &report, &truth);
+        check_port_reuse(name, &report, &truth);
         assert_eq!(
             report_resets(&report),
             truth_resets(&truth),

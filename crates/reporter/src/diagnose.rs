@@ -228,9 +228,11 @@ pub fn diagnose(inp: &Inputs) -> Vec<Diagnosis> {
         path_reordering(inp, d, &mut out);
         path_duplication(inp, d, &mut out);
     }
-    injected(inp, &mut out);
+    let crossed = crossed_over(inp);
+    injected(inp, &crossed, &mut out);
     reset_answered_by_reset(inp, &mut out);
     flow_dropped(inp, &dropped, &mut out);
+    nat_port_reused(inp, crossed, &mut out);
     middle_changed(inp, &mut out);
     slow_reader(inp, &mut out);
     spurious_retransmission(inp, &mut out);
@@ -880,9 +882,30 @@ fn tells(inp: &FlowInputs, rows: &[Row], d: Dir, idx: u32) -> Tells {
 }
 
 /// Packets nobody sent: an injection, or a frame the sender's capture missed.
-fn injected(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+fn injected(
+    inp: &Inputs,
+    crossed: &BTreeMap<(usize, usize), Vec<CrossedOver>>,
+    out: &mut Vec<Diagnosis>,
+) {
+    // Packets a reused NAT port misdelivered are told by nat_port_reused.
+    let misdelivered: BTreeSet<(Option<u32>, Option<u32>)> = crossed
+        .values()
+        .flatten()
+        .map(|x| match x.injected.dir {
+            Dir::C2s => (None, x.injected.lb_frame),
+            Dir::S2c => (x.injected.client_frame, None),
+        })
+        .collect();
+    let explained = |d: &Diagnosis| {
+        d.id == "injected"
+            && d.client_frames
+                .iter()
+                .map(|&f| (Some(f), None))
+                .chain(d.lb_frames.iter().map(|&f| (None, Some(f))))
+                .all(|k| misdelivered.contains(&k))
+    };
     for (_, f) in inp.facts {
-        out.extend(f.injected.iter().cloned());
+        out.extend(f.injected.iter().filter(|d| !explained(d)).cloned());
     }
 }
 
@@ -1500,6 +1523,214 @@ fn flow_dropped(inp: &Inputs, dropped: &[Dropped], out: &mut Vec<Diagnosis>) {
             ));
         }
         out.push(d.figure("longest_silence_survived_s", json!(survived_s)));
+    }
+}
+
+/// A packet the NAT handed to the connection that had taken over its
+/// LB-side port: lost from one paired connection, injected into another.
+struct CrossedOver<'a> {
+    lost: &'a Event,
+    injected: &'a Event,
+    /// Index into `result.flows` of the connection it reached.
+    injected_flow: usize,
+}
+
+/// Misdelivery across a reused NAT port, arriving at most this long after
+/// it was sent (client clock)...
+const CROSSED_OVER_MAX_NS: i64 = 500_000_000;
+/// ... or this long before it (the two clocks' slack).
+const CROSSED_OVER_EARLY_NS: i64 = 2_000_000;
+
+/// Packets lost from one paired connection and injected into another that
+/// has the same LB-side addresses and ports (the NAT gave the port to a
+/// new connection while packets of the old one were still on the way),
+/// identical in every field the NAT leaves alone (flags, length, window,
+/// TCP timestamps, payload, and the sequence number it does not shift:
+/// the server's seq, the client's ack), arriving within
+/// [`CROSSED_OVER_MAX_NS`] of being sent. One finding per pair of
+/// connections.
+fn crossed_over<'a>(inp: &Inputs<'a>) -> BTreeMap<(usize, usize), Vec<CrossedOver<'a>>> {
+    let r = inp.result;
+    // LB-side endpoints of each paired connection, either way round.
+    let endpoints = |fi: usize| {
+        let c = inp.caps.lb_conns.list.get(r.flows[fi].lb.stream as usize)?;
+        Some(if c.a <= c.b { (c.a, c.b) } else { (c.b, c.a) })
+    };
+    let mut by_ports: BTreeMap<_, Vec<usize>> = BTreeMap::new();
+    for fi in 0..r.flows.len() {
+        if crate::diff::has_problems(&r.flows[fi]) {
+            if let Some(k) = endpoints(fi) {
+                by_ports.entry(k).or_default().push(fi);
+            }
+        }
+    }
+    let packet = |lb: bool, i: Option<u32>| i.map(|i| inp.caps.packet(lb, i));
+    let sender = |e: &Event| match e.dir {
+        Dir::C2s => packet(false, e.client_packet),
+        Dir::S2c => packet(true, e.lb_packet),
+    };
+    let receiver = |e: &Event| match e.dir {
+        Dir::C2s => packet(true, e.lb_packet),
+        Dir::S2c => packet(false, e.client_packet),
+    };
+    let on_client_clock = |lb: bool, t: i64| if lb { r.clock.to_client(t) } else { t };
+    let same = |d: Dir, a: &TcpPacket, b: &TcpPacket| {
+        let kept = match d {
+            Dir::C2s => a.ack == b.ack,
+            Dir::S2c => a.seq == b.seq,
+        };
+        kept && a.flags == b.flags
+            && a.payload_len == b.payload_len
+            && a.win == b.win
+            && (a.ts_val, a.ts_ecr) == (b.ts_val, b.ts_ecr)
+            && (a.captured_len != a.payload_len
+                || b.captured_len != b.payload_len
+                || a.payload_hash == b.payload_hash)
+    };
+    let mut found: BTreeMap<(usize, usize), Vec<CrossedOver>> = BTreeMap::new();
+    for flows in by_ports.values().filter(|v| v.len() >= 2) {
+        let of_kind = |k: EventKind| -> Vec<(usize, &Event)> {
+            flows
+                .iter()
+                .flat_map(|&fi| r.flows[fi].events.iter().map(move |e| (fi, e)))
+                .filter(|(_, e)| e.kind == k)
+                .collect()
+        };
+        let lost = of_kind(EventKind::Lost);
+        let mut taken = vec![false; lost.len()];
+        for (ifi, inj) in of_kind(EventKind::Injected) {
+            let Some(rp) = receiver(inj) else { continue };
+            let arrived = on_client_clock(inj.dir == Dir::C2s, rp.ts_ns);
+            // The nearest in time of the identical lost packets.
+            let best = lost
+                .iter()
+                .enumerate()
+                .filter(|(k, (lfi, l))| !taken[*k] && *lfi != ifi && l.dir == inj.dir)
+                .filter_map(|(k, (lfi, l))| {
+                    let sp = sender(l)?;
+                    let sent = on_client_clock(l.dir == Dir::S2c, sp.ts_ns);
+                    let delay = arrived - sent;
+                    (same(l.dir, sp, rp)
+                        && (-CROSSED_OVER_EARLY_NS..=CROSSED_OVER_MAX_NS).contains(&delay))
+                    .then_some((delay.abs(), k, *lfi, *l))
+                })
+                .min_by_key(|x| (x.0, x.1));
+            if let Some((_, k, lfi, l)) = best {
+                taken[k] = true;
+                let old_new = if r.flows[lfi].lb.stream < r.flows[ifi].lb.stream {
+                    (lfi, ifi)
+                } else {
+                    (ifi, lfi)
+                };
+                found.entry(old_new).or_default().push(CrossedOver {
+                    lost: l,
+                    injected: inj,
+                    injected_flow: ifi,
+                });
+            }
+        }
+    }
+    for v in found.values_mut() {
+        v.sort_by_key(|x| {
+            (
+                x.lost.client_time_ns.or(x.lost.lb_time_ns),
+                x.lost.client_frame,
+                x.lost.lb_frame,
+            )
+        });
+    }
+    found
+}
+
+/// One finding per pair of connections [`crossed_over`] found.
+fn nat_port_reused(
+    inp: &Inputs,
+    found: BTreeMap<(usize, usize), Vec<CrossedOver>>,
+    out: &mut Vec<Diagnosis>,
+) {
+    let r = inp.result;
+    let sender = |e: &Event| match e.dir {
+        Dir::C2s => e.client_packet.map(|i| inp.caps.packet(false, i)),
+        Dir::S2c => e.lb_packet.map(|i| inp.caps.packet(true, i)),
+    };
+    let clp = |i: u32| inp.caps.packet(false, i);
+    let lbp = |i: u32| inp.caps.packet(true, i);
+    for ((old, new), crossed) in found {
+        let (fo, fnew) = (&r.flows[old], &r.flows[new]);
+        // The client's address and port as the LB side sees them.
+        let port_words = &fo.nat.lb_src;
+        let conn_words = |f: &FlowPair| {
+            format!(
+                "client stream {}, LB stream {}",
+                f.client.stream, f.lb.stream
+            )
+        };
+        let told: Vec<String> = crossed
+            .iter()
+            .take(3)
+            .map(|x| {
+                let who = if x.lost.dir == Dir::C2s {
+                    "the client's"
+                } else {
+                    "the server's"
+                };
+                let onto = if x.injected_flow == new {
+                    "the new connection"
+                } else {
+                    "the old connection"
+                };
+                let (from, to) = match x.lost.dir {
+                    Dir::C2s => (
+                        format!(
+                            "client frame {}",
+                            clp(x.lost.client_packet.unwrap_or(0)).frame
+                        ),
+                        format!("LB frame {}", lbp(x.injected.lb_packet.unwrap_or(0)).frame),
+                    ),
+                    Dir::S2c => (
+                        format!("LB frame {}", lbp(x.lost.lb_packet.unwrap_or(0)).frame),
+                        format!(
+                            "client frame {}",
+                            clp(x.injected.client_packet.unwrap_or(0)).frame
+                        ),
+                    ),
+                };
+                let what = sender(x.lost).map(pkt_words).unwrap_or_default();
+                format!("{who} {what} ({from}) reached {onto} ({to})")
+            })
+            .collect();
+        let more = match crossed.len() {
+            n if n > 3 => format!(", and {} more", n - 3),
+            _ => String::new(),
+        };
+        let mut c = Vec::new();
+        let mut l = Vec::new();
+        for x in &crossed {
+            for e in [x.lost, x.injected] {
+                c.extend(e.client_packet.map(|i| clp(i).frame));
+                l.extend(e.lb_packet.map(|i| lbp(i).frame));
+            }
+        }
+        let d = Diagnosis::new(
+            "nat_port_reused",
+            Severity::Warning,
+            format!(
+                "The NAT gave the LB-side address and port {port_words} of a connection ({}) to a new one ({}) while packets of the old one were still on the way, and delivered them to the wrong connection: {}{more}. These {} are not losses and injections but misdeliveries; a NAT that holds a port for a few minutes after its connection ends (past TCP's TIME_WAIT) avoids them.",
+                conn_words(fo),
+                conn_words(fnew),
+                told.join("; "),
+                plural(crossed.len(), "packet", "packets"),
+            ),
+        )
+        // Frames of both connections: no one stream in the filters.
+        .frames(c, l)
+        .figure("packets", json!(crossed.len()))
+        .figure("old_client_stream", json!(fo.client.stream))
+        .figure("old_lb_stream", json!(fo.lb.stream))
+        .figure("new_client_stream", json!(fnew.client.stream))
+        .figure("new_lb_stream", json!(fnew.lb.stream))
+        .figure("nat_port", json!(port_words));
+        out.push(d);
     }
 }
 
