@@ -350,6 +350,36 @@ fn diff_shows_the_bigips_rst_cause_and_the_server_side_leg() {
     assert!(html.contains("Resets with a stated cause on other connections"));
 }
 
+/// The BIG-IP's resets summed up by cause: one `reset_cause` finding for
+/// "No flow found for ACK", its two connections and the three resets the
+/// LB capture holds (one of them lost on the way to the client), with what
+/// the cause means.
+#[test]
+fn the_bigips_resets_are_summed_up_by_cause() {
+    let r = json(&["diff", CLIENT, LB]);
+    let found: Vec<&Value> = r["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["id"] == "reset_cause")
+        .collect();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let d = found[0];
+    assert_eq!(d["severity"], "warning");
+    assert_eq!(d["figures"]["cause"], "No flow found for ACK");
+    assert_eq!(d["figures"]["connections"], 2);
+    assert_eq!(d["figures"]["resets"], 3);
+    assert_eq!(d["lb_frames"], serde_json::json!([63, 65, 67]));
+    assert_eq!(d["lb_filter"], "frame.number in {63 65 67}");
+    assert!(
+        d["summary"]
+            .as_str()
+            .unwrap()
+            .contains("a connection it no longer had"),
+        "{d}"
+    );
+}
+
 /// A capture without trailers or reset causes gains no field.
 #[test]
 fn captures_without_trailers_gain_no_f5_fields() {

@@ -233,6 +233,7 @@ pub fn diagnose(inp: &Inputs) -> Vec<Diagnosis> {
     reset_answered_by_reset(inp, &mut out);
     flow_dropped(inp, &dropped, &mut out);
     nat_port_reused(inp, crossed, &mut out);
+    reset_cause(inp, &mut out);
     middle_changed(inp, &mut out);
     slow_reader(inp, &mut out);
     spurious_retransmission(inp, &mut out);
@@ -1731,6 +1732,66 @@ fn nat_port_reused(
         .figure("new_lb_stream", json!(fnew.lb.stream))
         .figure("nat_port", json!(port_words));
         out.push(d);
+    }
+}
+
+/// What a BIG-IP reset cause says to look at, for the causes engineers
+/// meet most (the cause's words as the BIG-IP writes them).
+fn reset_cause_hint(text: &str) -> &'static str {
+    let t = text.to_ascii_lowercase();
+    if t.contains("no flow found") {
+        "the BIG-IP got a packet of a connection it no longer had (already reset or timed out, or never seen by this unit: a failover, asymmetric routing): look at what ended the connection before"
+    } else if t.contains("idle timeout") {
+        "the connection was silent longer than the virtual server's TCP idle timeout (its TCP profile): a longer timeout, or keep-alives from the application, keep it"
+    } else if t.contains("handshake timeout") {
+        "the TCP handshake was not completed in time"
+    } else if t.contains("no pool member") || t.contains("no server selected") {
+        "no pool member could take the connection: look at the pool and its monitors"
+    } else {
+        "the BIG-IP's own words; `tmsh modify sys db tm.rstcause.log value enable` logs every such reset"
+    }
+}
+
+/// The LB side's resets that say why (an F5 trailer or the RST's payload,
+/// e.g. BIG-IP's `tm.rstcause.pkt`), paired connections and LB-side
+/// connections without a twin alike: one finding per cause, with the
+/// connections and the reset frames.
+fn reset_cause(inp: &Inputs, out: &mut Vec<Diagnosis>) {
+    let r = inp.result;
+    // cause words -> (LB streams, LB frames)
+    let mut by_cause: BTreeMap<&str, (BTreeSet<u32>, BTreeSet<u32>)> = BTreeMap::new();
+    let paired = r.flows.iter().flat_map(|f| &f.rst_causes);
+    let lone = r.unmatched_lb.iter().flat_map(|u| &u.rst_causes);
+    for c in paired.chain(lone).filter(|c| c.side == "lb") {
+        let e = by_cause.entry(c.cause.text.as_str()).or_default();
+        e.0.insert(c.stream);
+        e.1.insert(c.cause.frame);
+    }
+    for (text, (streams, frames)) in by_cause {
+        let one = (streams.len() == 1)
+            .then(|| streams.first().copied())
+            .flatten();
+        let listed: Vec<String> = frames.iter().take(5).map(u32::to_string).collect();
+        let more = if frames.len() > 5 { ", ..." } else { "" };
+        out.push(
+            Diagnosis::new(
+                "reset_cause",
+                Severity::Warning,
+                format!(
+                    "The LB side reset {} with the cause \"{text}\" ({}, LB {} {}{more}): {}.",
+                    plural(streams.len(), "connection", "connections"),
+                    plural(frames.len(), "reset", "resets"),
+                    if frames.len() == 1 { "frame" } else { "frames" },
+                    listed.join(", "),
+                    reset_cause_hint(text)
+                ),
+            )
+            .streams(None, one)
+            .frames(Vec::new(), frames.iter().copied().collect())
+            .figure("cause", json!(text))
+            .figure("connections", json!(streams.len()))
+            .figure("resets", json!(frames.len())),
+        );
     }
 }
 
