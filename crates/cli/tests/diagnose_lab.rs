@@ -595,6 +595,16 @@ fn check_dropped(name: &str, report: &Value, truth: &Value) {
         }
     }
     assert_eq!(found.len(), want.len(), "{name}: flow_dropped");
+    // path_loss counts the same packets as the dropped connections' tails.
+    let in_tails: u64 = found
+        .iter()
+        .map(|d| u(&d["figures"]["lost_in_a_row"]))
+        .sum();
+    let in_loss: u64 = diagnoses(report, "path_loss")
+        .iter()
+        .map(|d| u(&d["figures"]["in_dropped_flows"]))
+        .sum();
+    assert_eq!(in_loss, in_tails, "{name}: path_loss in_dropped_flows");
 }
 
 /// Packets a reused NAT port delivered to the wrong connection: each
