@@ -1180,7 +1180,9 @@ struct DroppedTail {
     /// When the path last carried a packet of the connection before the
     /// first lost one (the later of that row's two times), client clock.
     last_carried_ns: i64,
-    /// The first FIN or RST that crossed before the lost packets.
+    /// The first FIN or RST that crossed before the lost packets, or the
+    /// first of them when it is a FIN or RST sent while the connection was
+    /// busy (less than [`IDLE_NS`] after the last packet carried).
     closed_by: Option<Row>,
     /// Lost packets that repeat an earlier lost one (same direction,
     /// sequence number, SYN/FIN/RST and length): the sender kept trying.
