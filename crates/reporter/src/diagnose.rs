@@ -545,6 +545,24 @@ fn sender_time(r: &DiffResult, e: &Event) -> Option<i64> {
     }
 }
 
+/// A time on the client clock of an event's receiver frame.
+fn receiver_time(r: &DiffResult, e: &Event) -> Option<i64> {
+    match e.dir {
+        Dir::C2s => e.lb_time_ns.map(|t| r.clock.to_client(t)),
+        Dir::S2c => e.client_time_ns,
+    }
+}
+
+/// The packets of an event's sender frame and of its receiver frame.
+fn event_packets<'a>(caps: &Captures<'a>, e: &Event) -> [Option<&'a TcpPacket>; 2] {
+    let c = e.client_packet.map(|i| caps.packet(false, i));
+    let l = e.lb_packet.map(|i| caps.packet(true, i));
+    match e.dir {
+        Dir::C2s => [c, l],
+        Dir::S2c => [l, c],
+    }
+}
+
 /// Where events bunch in time: the most events in any window of a tenth of
 /// the span they could have happened in. `(count, start, end)` in ns on the
 /// client clock.
@@ -1161,8 +1179,8 @@ const HELD_NS: i64 = 10_000_000;
 /// How long a row's packet took from its sender's capture to its
 /// receiver's, on the aligned clock.
 fn one_way_ns(inp: &FlowInputs, r: &Row) -> Option<i64> {
-    let c = inp.caps.packet(false, r.client?).ts_ns;
-    let l = inp.clock.to_client(inp.caps.packet(true, r.lb?).ts_ns);
+    let [c, l] = row_times(inp, r);
+    let (c, l) = (c?, l?);
     Some(match r.dir {
         Dir::C2s => l - c,
         Dir::S2c => c - l,
@@ -1347,13 +1365,7 @@ fn dropped_flows<'a>(inp: &Inputs<'a>) -> Vec<Dropped<'a>> {
         let tail_lost: usize = tails.iter().map(|(_, t)| in_tails(t)).sum();
         let syns_lost = all_events(r)
             .filter(|(_, e)| e.kind == EventKind::Lost && e.dir == d)
-            .filter(|(_, e)| {
-                let sender = match d {
-                    Dir::C2s => e.client_packet.map(|i| inp.caps.packet(false, i)),
-                    Dir::S2c => e.lb_packet.map(|i| inp.caps.packet(true, i)),
-                };
-                sender.is_some_and(|p| p.has(tcp_flags::SYN))
-            })
+            .filter(|(_, e)| event_packets(&inp.caps, e)[0].is_some_and(|p| p.has(tcp_flags::SYN)))
             .count();
         let lost = count_kind(r, EventKind::Lost, d).saturating_sub(tail_lost + syns_lost);
         let sent = sent_in(r, d).saturating_sub(tail_lost + syns_lost);
@@ -1567,16 +1579,6 @@ fn crossed_over<'a>(inp: &Inputs<'a>) -> BTreeMap<(usize, usize), Vec<CrossedOve
             }
         }
     }
-    let packet = |lb: bool, i: Option<u32>| i.map(|i| inp.caps.packet(lb, i));
-    let sender = |e: &Event| match e.dir {
-        Dir::C2s => packet(false, e.client_packet),
-        Dir::S2c => packet(true, e.lb_packet),
-    };
-    let receiver = |e: &Event| match e.dir {
-        Dir::C2s => packet(true, e.lb_packet),
-        Dir::S2c => packet(false, e.client_packet),
-    };
-    let on_client_clock = |lb: bool, t: i64| if lb { r.clock.to_client(t) } else { t };
     let same = |d: Dir, a: &TcpPacket, b: &TcpPacket| {
         let kept = match d {
             Dir::C2s => a.ack == b.ack,
@@ -1602,17 +1604,19 @@ fn crossed_over<'a>(inp: &Inputs<'a>) -> BTreeMap<(usize, usize), Vec<CrossedOve
         let lost = of_kind(EventKind::Lost);
         let mut taken = vec![false; lost.len()];
         for (ifi, inj) in of_kind(EventKind::Injected) {
-            let Some(rp) = receiver(inj) else { continue };
-            let arrived = on_client_clock(inj.dir == Dir::C2s, rp.ts_ns);
+            let (Some(rp), Some(arrived)) =
+                (event_packets(&inp.caps, inj)[1], receiver_time(r, inj))
+            else {
+                continue;
+            };
             // The nearest in time of the identical lost packets.
             let best = lost
                 .iter()
                 .enumerate()
                 .filter(|(k, (lfi, l))| !taken[*k] && *lfi != ifi && l.dir == inj.dir)
                 .filter_map(|(k, (lfi, l))| {
-                    let sp = sender(l)?;
-                    let sent = on_client_clock(l.dir == Dir::S2c, sp.ts_ns);
-                    let delay = arrived - sent;
+                    let sp = event_packets(&inp.caps, l)[0]?;
+                    let delay = arrived - sender_time(r, l)?;
                     (same(l.dir, sp, rp)
                         && (-CROSSED_OVER_EARLY_NS..=CROSSED_OVER_MAX_NS).contains(&delay))
                     .then_some((delay.abs(), k, *lfi, *l))
@@ -1634,13 +1638,7 @@ fn crossed_over<'a>(inp: &Inputs<'a>) -> BTreeMap<(usize, usize), Vec<CrossedOve
         }
     }
     for v in found.values_mut() {
-        v.sort_by_key(|x| {
-            (
-                x.lost.client_time_ns.or(x.lost.lb_time_ns),
-                x.lost.client_frame,
-                x.lost.lb_frame,
-            )
-        });
+        v.sort_by_key(|x| (sender_time(r, x.lost), x.lost.client_frame, x.lost.lb_frame));
     }
     found
 }
@@ -1652,12 +1650,6 @@ fn nat_port_reused(
     out: &mut Vec<Diagnosis>,
 ) {
     let r = inp.result;
-    let sender = |e: &Event| match e.dir {
-        Dir::C2s => e.client_packet.map(|i| inp.caps.packet(false, i)),
-        Dir::S2c => e.lb_packet.map(|i| inp.caps.packet(true, i)),
-    };
-    let clp = |i: u32| inp.caps.packet(false, i);
-    let lbp = |i: u32| inp.caps.packet(true, i);
     for ((old, new), crossed) in found {
         let (fo, fnew) = (&r.flows[old], &r.flows[new]);
         // The client's address and port as the LB side sees them.
@@ -1682,23 +1674,22 @@ fn nat_port_reused(
                 } else {
                     "the old connection"
                 };
+                let frame = |side: &str, f: Option<u32>| {
+                    format!("{side} frame {}", f.map_or("?".into(), |f| f.to_string()))
+                };
                 let (from, to) = match x.lost.dir {
                     Dir::C2s => (
-                        format!(
-                            "client frame {}",
-                            clp(x.lost.client_packet.unwrap_or(0)).frame
-                        ),
-                        format!("LB frame {}", lbp(x.injected.lb_packet.unwrap_or(0)).frame),
+                        frame("client", x.lost.client_frame),
+                        frame("LB", x.injected.lb_frame),
                     ),
                     Dir::S2c => (
-                        format!("LB frame {}", lbp(x.lost.lb_packet.unwrap_or(0)).frame),
-                        format!(
-                            "client frame {}",
-                            clp(x.injected.client_packet.unwrap_or(0)).frame
-                        ),
+                        frame("LB", x.lost.lb_frame),
+                        frame("client", x.injected.client_frame),
                     ),
                 };
-                let what = sender(x.lost).map(pkt_words).unwrap_or_default();
+                let what = event_packets(&inp.caps, x.lost)[0]
+                    .map(pkt_words)
+                    .unwrap_or_default();
                 format!("{who} {what} ({from}) reached {onto} ({to})")
             })
             .collect();
@@ -1706,14 +1697,7 @@ fn nat_port_reused(
             n if n > 3 => format!(", and {} more", n - 3),
             _ => String::new(),
         };
-        let mut c = Vec::new();
-        let mut l = Vec::new();
-        for x in &crossed {
-            for e in [x.lost, x.injected] {
-                c.extend(e.client_packet.map(|i| clp(i).frame));
-                l.extend(e.lb_packet.map(|i| lbp(i).frame));
-            }
-        }
+        let (c, l) = event_frames(crossed.iter().flat_map(|x| [x.lost, x.injected]));
         let d = Diagnosis::new(
             "nat_port_reused",
             Severity::Warning,
