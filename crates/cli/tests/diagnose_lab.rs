@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod support;
-use support::{diff, lab};
+use support::{all_events, diff, lab};
 
 /// The JSON report and the truth of a dataset.
 fn run(name: &str) -> (Value, Value) {
@@ -837,13 +837,7 @@ fn a_clock_set_back_mid_capture_changes_no_event() {
         .unwrap()
         .contains("set back 2.000 s at LB frame 260"));
     let events = |r: &Value| -> Vec<(String, String, Value, Value)> {
-        let flows = r["flows"].as_array().unwrap().iter();
-        let unmatched = ["client", "lb"]
-            .into_iter()
-            .flat_map(|s| r["unmatched"][s].as_array().unwrap().iter());
-        flows
-            .chain(unmatched)
-            .flat_map(|f| f["events"].as_array().unwrap().iter())
+        all_events(r)
             .map(|e| {
                 (
                     e["kind"].as_str().unwrap().to_string(),

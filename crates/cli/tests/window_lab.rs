@@ -13,7 +13,7 @@ mod support;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-use support::{lab, twincap};
+use support::{all_events, lab, twincap};
 
 /// The LB capture's window kept, and where it lies in the whole one.
 struct Cut {
@@ -74,13 +74,7 @@ fn cut(bytes: &[u8], from_s: u64, to_s: u64) -> Cut {
 type Key = (String, String, Option<u64>, Option<u64>);
 
 fn events(report: &Value) -> Vec<(Key, Option<f64>)> {
-    let flows = report["flows"].as_array().unwrap().iter();
-    let unmatched = ["client", "lb"]
-        .into_iter()
-        .flat_map(|s| report["unmatched"][s].as_array().unwrap().iter());
-    flows
-        .chain(unmatched)
-        .flat_map(|f| f["events"].as_array().unwrap())
+    all_events(report)
         .filter(|e| e["kind"] != "modified")
         .map(|e| {
             let key = (

@@ -156,3 +156,15 @@ pub fn twincap_flags(file: &Path) -> Flagged {
     }
     m
 }
+
+/// Every event of a `twincap diff --format json` report: the paired
+/// connections', then the unmatched ones' (client side, then LB side).
+pub fn all_events(report: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    let flows = report["flows"].as_array().unwrap().iter();
+    let unmatched = ["client", "lb"]
+        .into_iter()
+        .flat_map(|s| report["unmatched"][s].as_array().unwrap().iter());
+    flows
+        .chain(unmatched)
+        .flat_map(|f| f["events"].as_array().unwrap().iter())
+}
