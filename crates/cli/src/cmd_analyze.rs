@@ -1,5 +1,6 @@
 //! `twincap analyze FILE`: Wireshark's TCP expert flags on one capture.
 
+use crate::timing::StageClock;
 use crate::{warn, Failure, Format};
 use std::io::Write;
 use std::path::Path;
@@ -15,6 +16,8 @@ pub fn run(file: &Path, format: Format) -> Result<ExitCode, Failure> {
             "analyze cannot write {format:?}: use text, json or yaml"
         )));
     }
+    // TWINCAP_TIMING=1: time of each stage on stderr.
+    let clock = StageClock::from_env();
     // Payloads are not hashed: nothing here compares them.
     let opts = ReadOptions {
         skip_payload_hash: true,
@@ -26,8 +29,11 @@ pub fn run(file: &Path, format: Format) -> Result<ExitCode, Failure> {
     let mut streaming = StreamingAnalysis::default();
     let cap = read_packets(file, &opts, &mut streaming)?;
     warn(&cap);
+    clock.stage("read, split and flag");
     let (analysis, facts) = streaming.finish_with_facts();
+    clock.stage("close connections");
     let report = analyze::AnalyzeReport::from_facts(&cap, &analysis, &facts);
+    clock.stage("report built");
     // Written as it is made: a report of a large capture is never one
     // string in memory.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -39,6 +45,7 @@ pub fn run(file: &Path, format: Format) -> Result<ExitCode, Failure> {
     };
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = written.and_then(|()| out.flush());
+    clock.stage("report written");
     // The process ends here: leave the analysis and report to the OS
     // instead of freeing them piece by piece.
     std::mem::forget((cap, analysis, facts, report));

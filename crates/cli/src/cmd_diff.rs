@@ -1,6 +1,7 @@
 //! `twincap diff CLIENT LB`: read both captures, pair and align them across
 //! the SNAT (`twincap_matcher::diff`), write the report.
 
+use crate::timing::StageClock;
 use crate::{cannot_write, emit, require_tcp, warn_if_same_file, Failure, Format};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -84,38 +85,8 @@ pub struct DiffArgs {
 
 pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
     // TWINCAP_TIMING=1: time of each stage on stderr.
-    let timing = std::env::var_os("TWINCAP_TIMING").is_some();
-    let t0 = std::time::Instant::now();
-    let stage = |name: &str| {
-        if timing {
-            // Resident memory now and at its peak so far (Linux).
-            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-            let field = |k: &str| {
-                status
-                    .lines()
-                    .find(|l| l.starts_with(k))
-                    .map(|l| l[k.len()..].trim().to_string())
-                    .unwrap_or_default()
-            };
-            // CPU so far (user + system): /proc/self/stat's utime and stime,
-            // in clock ticks (100 a second on Linux).
-            let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-            let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r);
-            let ticks: u64 = after_name
-                .split_whitespace()
-                .skip(11)
-                .take(2)
-                .filter_map(|t| t.parse::<u64>().ok())
-                .sum();
-            eprintln!(
-                "twincap: {name}: {:.3}s, cpu {:.2}s, rss {}, peak {}",
-                t0.elapsed().as_secs_f64(),
-                ticks as f64 / 100.0,
-                field("VmRSS:"),
-                field("VmHWM:")
-            );
-        }
-    };
+    let clock = StageClock::from_env();
+    let stage = |name: &str| clock.stage(name);
     let progress = Progress::new(args.quiet, 5 + args.export.is_some() as u64);
     progress.stage(&format!(
         "reading {} and {}",
@@ -140,7 +111,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
     crate::warn(&lb);
     warn_if_same_file(&args.client, &args.lb);
     stage("read and split");
-    if timing {
+    if clock.on() {
         for (name, c) in [("client", &client), ("lb", &lb)] {
             eprintln!(
                 "twincap: {name}: {} packets, {} allocated ({} bytes each)",

@@ -10,6 +10,7 @@ use twincap_parser::{read_capture, Capture, ReadOptions};
 mod cmd_analyze;
 mod cmd_diff;
 mod cmd_flows;
+mod timing;
 
 #[derive(Parser)]
 #[command(
