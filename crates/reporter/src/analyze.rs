@@ -6,10 +6,11 @@
 //! (connections with at least one flagged frame, with counts per flag) and
 //! `summary[]` (per flag: frames and connections).
 
-use indexmap::IndexMap;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use std::io::{self, Write};
+use std::sync::Arc;
 use twincap_matcher::analyze::{Analysis, Flag, Flagged, Flags, StreamCounts};
 use twincap_matcher::f5::{self, F5Capture, F5Conn, PacketFacts, RstCauseRef};
 use twincap_parser::{address_text, endpoint_with, AddrId, Capture, Connections, Direction};
@@ -64,9 +65,11 @@ pub struct FrameRow {
     pub stream: u32,
     /// Serialized as the list of flag names.
     pub flags: Flags,
-    /// Sender and receiver of this frame, `ip:port`.
-    pub src: String,
-    pub dst: String,
+    /// Sender and receiver of this frame, `ip:port` (shared with its
+    /// connection's row: a report has one string per endpoint, not two per
+    /// frame).
+    pub src: Arc<str>,
+    pub dst: Arc<str>,
     /// Seconds since the Unix epoch.
     pub time: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,18 +97,45 @@ pub struct FrameRow {
 pub struct StreamRow {
     pub stream: u32,
     /// The endpoint that sent the connection's first frame, and the other.
-    pub src: String,
-    pub dst: String,
+    pub src: Arc<str>,
+    pub dst: Arc<str>,
     pub packets: u32,
     pub flagged_frames: u32,
     /// Frames per flag (only flags present).
-    pub counts: IndexMap<&'static str, u32>,
+    pub counts: FlagCounts,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_rtt_s: Option<f64>,
     /// What F5 BIG-IP trailers say about the connection (only with
     /// trailers; boxed: most connections have none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub f5: Option<Box<F5Conn>>,
+}
+
+/// Frames per flag, indexed by `Flag as usize`; serialized as a map from
+/// flag name to count of the flags present, in [`Flag::ALL`] order (a
+/// table, not a map per connection: a report has a row for each of
+/// hundreds of thousands of connections).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlagCounts(pub [u32; Flag::COUNT]);
+
+impl FlagCounts {
+    /// The flags present, with their counts, in [`Flag::ALL`] order.
+    pub fn present(&self) -> impl Iterator<Item = (Flag, u32)> + Clone + '_ {
+        Flag::ALL
+            .into_iter()
+            .map(|f| (f, self.0[f as usize]))
+            .filter(|&(_, n)| n > 0)
+    }
+}
+
+impl Serialize for FlagCounts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.present().count()))?;
+        for (flag, n) in self.present() {
+            map.serialize_entry(flag.name(), &n)?;
+        }
+        map.end()
+    }
 }
 
 fn secs(ns: i64) -> f64 {
@@ -197,8 +227,8 @@ fn stream_rows(cap: &Capture, analysis: &Analysis) -> Vec<StreamRow> {
         .zip(&used)
         .map(|(a, &u)| u.then(|| address_text(*a)))
         .collect();
-    let endpoint = |(addr, port): (AddrId, u16)| {
-        endpoint_with(text[addr as usize].as_deref().unwrap_or_default(), port)
+    let endpoint = |(addr, port): (AddrId, u16)| -> Arc<str> {
+        endpoint_with(text[addr as usize].as_deref().unwrap_or_default(), port).into()
     };
     let flagged: Vec<&StreamCounts> = flagged().collect();
     flagged
@@ -209,11 +239,7 @@ fn stream_rows(cap: &Capture, analysis: &Analysis) -> Vec<StreamRow> {
             dst: endpoint(s.b),
             packets: s.packets,
             flagged_frames: s.flagged_frames,
-            counts: Flag::ALL
-                .into_iter()
-                .filter(|f| s.count(*f) > 0)
-                .map(|f| (f.name(), s.count(f)))
-                .collect(),
+            counts: FlagCounts(s.counts),
             initial_rtt_s: s.initial_rtt_ns.map(secs),
             f5: None,
         })
@@ -308,34 +334,97 @@ pub fn write_text<W: Write>(r: &AnalyzeReport, mut w: W) -> io::Result<()> {
     )?;
 
     w.write_all(b"\nFlagged frames per connection:\n")?;
-    // Frames are in frame order: a stable sort by stream groups them in
-    // stream order (the order of `r.streams`), each group in frame order.
-    let mut by_stream: Vec<&FrameRow> = r.frames.iter().collect();
-    by_stream.sort_by_key(|f| f.stream);
-    let mut frames = by_stream.iter().peekable();
-    // Each frame's line is made in this one buffer (a frame report has
-    // hundreds of thousands of lines).
-    let mut line = String::new();
-    for s in &r.streams {
-        writeln!(
-            w,
-            "\nstream {}  {} -> {}  ({} packets, {} flagged){}",
-            s.stream,
-            s.src,
-            s.dst,
-            s.packets,
-            s.flagged_frames,
-            s.f5.as_deref().map_or(String::new(), f5_words)
-        )?;
-        while let Some(f) = frames.next_if(|f| f.stream <= s.stream) {
-            if f.stream < s.stream {
-                continue;
-            }
-            frame_line(f, f.src == s.src, &mut line);
-            w.write_all(line.as_bytes())?;
+    let by_stream = FramesByStream::of(r);
+    // Connections are written in blocks, each made on a thread of its own
+    // and written in order, a few blocks at a time (a frame report has
+    // hundreds of thousands of lines; never all of it in memory).
+    const BLOCK: usize = 2048;
+    const BLOCKS_AT_ONCE: usize = 16;
+    let blocks: Vec<(usize, usize)> = (0..r.streams.len())
+        .step_by(BLOCK)
+        .map(|from| (from, (from + BLOCK).min(r.streams.len())))
+        .collect();
+    for batch in blocks.chunks(BLOCKS_AT_ONCE) {
+        let texts: Vec<Vec<u8>> = batch
+            .par_iter()
+            .map(|&(from, to)| {
+                let mut text = Vec::with_capacity((to - from) * 128);
+                let mut line = String::new();
+                for (row, s) in r.streams.iter().enumerate().take(to).skip(from) {
+                    stream_line(s, &mut line);
+                    text.extend_from_slice(line.as_bytes());
+                    for &f in by_stream.frames_of(row) {
+                        let f = &r.frames[f as usize];
+                        frame_line(f, f.src == s.src, &mut line);
+                        text.extend_from_slice(line.as_bytes());
+                    }
+                }
+                text
+            })
+            .collect();
+        for text in texts {
+            w.write_all(&text)?;
         }
     }
     w.write_all(f5_text(r).as_bytes())
+}
+
+/// The frames of each stream row of a report.
+struct FramesByStream {
+    /// Indices into the report's frames, grouped by row, each group in
+    /// frame order.
+    order: Vec<u32>,
+    /// Where each row's group starts in `order` (one more entry than rows).
+    start: Vec<usize>,
+}
+
+impl FramesByStream {
+    /// For each stream row of `r`, its frames: a counting sort, frames
+    /// being in frame order already and rows in stream order.
+    fn of(r: &AnalyzeReport) -> FramesByStream {
+        let row_of = |stream: u32| {
+            r.streams
+                .binary_search_by_key(&stream, |s| s.stream)
+                .expect("a flagged frame's connection has a stream row")
+        };
+        let rows: Vec<usize> = r.frames.par_iter().map(|f| row_of(f.stream)).collect();
+        let mut start = vec![0usize; r.streams.len() + 1];
+        for &row in &rows {
+            start[row + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0u32; r.frames.len()];
+        for (i, &row) in rows.iter().enumerate() {
+            order[next[row]] = i as u32;
+            next[row] += 1;
+        }
+        FramesByStream { order, start }
+    }
+
+    /// Indices into the report's frames of row `row`'s frames.
+    fn frames_of(&self, row: usize) -> &[u32] {
+        &self.order[self.start[row]..self.start[row + 1]]
+    }
+}
+
+/// `\nstream 12  10.0.0.1:40000 -> 10.0.0.2:80  (16 packets, 1 flagged)`
+/// and its F5 words, into `line` (emptied first).
+fn stream_line(s: &StreamRow, line: &mut String) {
+    use std::fmt::Write as _;
+    line.clear();
+    let _ = writeln!(
+        line,
+        "\nstream {}  {} -> {}  ({} packets, {} flagged){}",
+        s.stream,
+        s.src,
+        s.dst,
+        s.packets,
+        s.flagged_frames,
+        s.f5.as_deref().map_or(String::new(), f5_words)
+    );
 }
 
 /// `  [F5 /Common/app_vs, client-side leg, s1/tmm1]`
