@@ -1049,7 +1049,7 @@ mod tests {
         }
     }
 
-    /// The reader holds three chunks of 4 096 decoded frames: a field
+    /// The reader holds three chunks of 8 192 decoded frames: a field
     /// added to `DecodedTcp` grows them all (and `twincap diff`'s peak).
     #[test]
     #[cfg(target_pointer_width = "64")]

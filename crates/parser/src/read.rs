@@ -36,12 +36,16 @@ pub struct ReadOptions {
 }
 
 /// Records per chunk of the reading pipeline: large enough to keep every
-/// core busy, small enough that the three chunks in flight (about 1.8 MB
-/// each at 450 bytes a frame) stay in the CPU caches from the walk to the
-/// decoding (16 384 missed the last-level cache 3.2x as often in a
-/// cachegrind run with an 8 MB one, 1.2x with 32 MB) and a small part of
-/// peak memory.
-pub(crate) const CHUNK: usize = 4 * 1024;
+/// core busy and to make the hand-offs between stages few, small enough
+/// that the three chunks in flight (about 3.6 MB each at 450 bytes a frame)
+/// stay in the last-level cache from the walk to the decoding, and a small
+/// part of peak memory. Measured on the 2-core bench machine (32 MB L3),
+/// interleaved runs, median: `twincap analyze` of the 3 M-frame capture
+/// 543 ms with 4 096, 509 ms with 8 192, 518 ms with 16 384 (peak 129, 133,
+/// 153 MB); `twincap diff` of the bench pair 910 and 916 ms with 4 096 and
+/// 8 192. (In a cachegrind run with an 8 MB last-level cache, 16 384 missed
+/// it 3.2x as often as 4 096.)
+pub(crate) const CHUNK: usize = 8 * 1024;
 
 /// Bytes mapped in beyond the expected end of the next chunk (see
 /// `Source::prefetch`).
