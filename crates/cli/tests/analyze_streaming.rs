@@ -51,7 +51,16 @@ fn batch(capture: &Path) -> [String; 3] {
     let cap = read_capture(capture, &opts).unwrap();
     let conns = conn::split(&cap);
     let report = AnalyzeReport::build(&cap, &conns, &analyze(&cap, &conns));
-    [to_text(&report), to_json(&report), to_yaml(&report)]
+    let json = to_json(&report);
+    // The JSON is written in parallel parts: the same bytes as serde_json's
+    // pretty printer of the whole report.
+    assert_eq!(
+        json,
+        serde_json::to_string_pretty(&report).unwrap() + "\n",
+        "{}",
+        capture.display()
+    );
+    [to_text(&report), json, to_yaml(&report)]
 }
 
 fn command(capture: &Path, format: &str) -> String {

@@ -6,6 +6,7 @@
 //! (connections with at least one flagged frame, with counts per flag) and
 //! `summary[]` (per flag: frames and connections).
 
+use crate::pretty::{write_array, write_field};
 use rayon::prelude::*;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -278,10 +279,39 @@ pub fn to_json(r: &AnalyzeReport) -> String {
 }
 
 /// [`to_json`], written to `w` as it is made (a large report is never one
-/// string in memory).
+/// string in memory): serde_json's pretty printer's bytes for the whole
+/// report, the frames and connections serialized in parallel blocks.
 pub fn write_json<W: Write>(r: &AnalyzeReport, mut w: W) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut w, r)?;
-    w.write_all(b"\n")
+    // The fields in the order of `AnalyzeReport`, skipped as its serde
+    // attributes skip them (`json_is_the_reports_serialization` checks).
+    let AnalyzeReport {
+        schema,
+        file,
+        total_frames,
+        tcp_frames,
+        connections,
+        summary,
+        frames,
+        streams,
+        rst_causes,
+        f5,
+    } = r;
+    w.write_all(b"{\n  \"schema\": ")?;
+    serde_json::to_writer(&mut w, schema)?;
+    write_field(&mut w, "file", file)?;
+    write_field(&mut w, "total_frames", total_frames)?;
+    write_field(&mut w, "tcp_frames", tcp_frames)?;
+    write_field(&mut w, "connections", connections)?;
+    write_field(&mut w, "summary", summary)?;
+    write_array(&mut w, "frames", frames)?;
+    write_array(&mut w, "streams", streams)?;
+    if !rst_causes.is_empty() {
+        write_field(&mut w, "rst_causes", rst_causes)?;
+    }
+    if let Some(f5) = f5 {
+        write_field(&mut w, "f5", f5)?;
+    }
+    w.write_all(b"\n}\n")
 }
 
 pub fn to_yaml(r: &AnalyzeReport) -> String {

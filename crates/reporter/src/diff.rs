@@ -6,6 +6,7 @@
 //! default Time column shows).
 
 use crate::diagnose::{self, Diagnosis, Severity};
+use crate::pretty::{write_field as field, PrettyAt};
 use crate::rows::{self, Captures, Row};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -738,19 +739,6 @@ pub fn write_json_flows<W: std::io::Write>(
         client_first_ns: res.client_window.first_ns,
         lb_first_ns: res.lb_window.first_ns,
     };
-    // A field of the top-level object, its value at depth 1.
-    fn field<W: std::io::Write>(
-        w: &mut W,
-        key: &str,
-        value: &impl Serialize,
-    ) -> std::io::Result<()> {
-        write!(w, ",\n  \"{key}\": ")?;
-        value.serialize(&mut serde_json::Serializer::with_formatter(
-            w,
-            PrettyAt::new(1),
-        ))?;
-        Ok(())
-    }
     write!(w, "{{\n  \"schema\": ")?;
     serde_json::to_writer(&mut w, r.schema)?;
     field(&mut w, "files", &r.files)?;
@@ -823,86 +811,6 @@ const JSON_FLOWS_AT_ONCE: usize = 256;
 
 /// Flows serialized one after the other into one text (one write).
 const FLOWS_PER_TEXT: usize = 16;
-
-/// serde_json's pretty printer (two spaces per level) for a value that
-/// sits `depth` levels deep in a document: the same bytes the whole
-/// document's pretty printer writes for it there.
-struct PrettyAt {
-    depth: usize,
-    has_value: bool,
-}
-
-impl PrettyAt {
-    fn new(depth: usize) -> PrettyAt {
-        PrettyAt {
-            depth,
-            has_value: false,
-        }
-    }
-    fn indent<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
-        for _ in 0..self.depth {
-            w.write_all(b"  ")?;
-        }
-        Ok(())
-    }
-    fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
-        self.depth += 1;
-        self.has_value = false;
-        w.write_all(b)
-    }
-    fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
-        self.depth -= 1;
-        if self.has_value {
-            w.write_all(b"\n")?;
-            self.indent(w)?;
-        }
-        w.write_all(b)
-    }
-    fn item<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(w)
-    }
-}
-
-impl serde_json::ser::Formatter for PrettyAt {
-    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.open(w, b"[")
-    }
-    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.close(w, b"]")
-    }
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.item(w, first)
-    }
-    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.open(w, b"{")
-    }
-    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.close(w, b"}")
-    }
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.item(w, first)
-    }
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(b": ")
-    }
-    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-}
 
 pub fn to_yaml(r: &DiffReport) -> String {
     serde_yaml_ng::to_string(r).expect("diff report serializes")
@@ -1475,9 +1383,6 @@ fn steps_said(steps: &[ClockStep]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::PrettyAt;
-    use serde::Serialize;
-
     fn finding(id: &'static str) -> super::Diagnosis {
         super::Diagnosis::new(id, super::Severity::Error, String::new())
     }
@@ -1498,36 +1403,5 @@ mod tests {
             super::findings_by_kind(&ds).as_deref(),
             Some("9 findings: injected 5, path_loss 2, snat 2")
         );
-    }
-
-    fn at(depth: usize, v: &serde_json::Value) -> String {
-        let mut buf = Vec::new();
-        v.serialize(&mut serde_json::Serializer::with_formatter(
-            &mut buf,
-            PrettyAt::new(depth),
-        ))
-        .unwrap();
-        String::from_utf8(buf).unwrap()
-    }
-
-    /// A value printed at depth 2 is what serde_json's pretty printer
-    /// writes for it inside two levels (nested, empty arrays and objects).
-    #[test]
-    fn a_value_at_depth_is_the_pretty_printers_bytes_there() {
-        let v = serde_json::json!({
-            "a": [1, {"b": [], "c": {}}, [[2], "x\ny"]],
-            "d": {"e": null, "f": [true]},
-            "g": []
-        });
-        assert_eq!(at(0, &v), serde_json::to_string_pretty(&v).unwrap());
-        let doc = serde_json::json!({"flows": [v.clone(), v.clone()]});
-        let inner = at(2, &v);
-        assert_eq!(
-            serde_json::to_string_pretty(&doc).unwrap(),
-            format!("{{\n  \"flows\": [\n    {inner},\n    {inner}\n  ]\n}}")
-        );
-        for empty in [serde_json::json!([]), serde_json::json!({})] {
-            assert_eq!(at(3, &empty), serde_json::to_string(&empty).unwrap());
-        }
     }
 }

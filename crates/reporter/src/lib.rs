@@ -9,4 +9,5 @@ pub mod diff;
 pub mod export;
 pub mod flows;
 pub mod html;
+mod pretty;
 pub mod rows;
