@@ -373,6 +373,23 @@ fn read_opened<S: PacketSink>(
     opts: &ReadOptions,
     sink: &mut S,
 ) -> Result<Capture, ReadError> {
+    if opts.single_threaded {
+        return read_pipeline(path, opened, opts, sink);
+    }
+    // The pipeline runs on one of rayon's threads: its `join`s per chunk
+    // are then calls inside the pool, where from a thread outside it each
+    // one was handed over to the pool and waited for (a wake-up each way
+    // per chunk). Inside the pool already (`twincap diff` reads both
+    // captures in a `join`), this runs here.
+    rayon::scope(|_| read_pipeline(path, opened, opts, sink))
+}
+
+fn read_pipeline<S: PacketSink>(
+    path: &Path,
+    opened: source::Opened,
+    opts: &ReadOptions,
+    sink: &mut S,
+) -> Result<Capture, ReadError> {
     let bytes: &[u8] = &opened.bytes;
     let mut side = Side {
         path: path.to_path_buf(),
