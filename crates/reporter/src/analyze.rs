@@ -283,7 +283,8 @@ pub fn to_json(r: &AnalyzeReport) -> String {
 /// report, the frames and connections serialized in parallel blocks.
 pub fn write_json<W: Write>(r: &AnalyzeReport, mut w: W) -> io::Result<()> {
     // The fields in the order of `AnalyzeReport`, skipped as its serde
-    // attributes skip them (`json_is_the_reports_serialization` checks).
+    // attributes skip them (the cli test `analyze_streaming` compares the
+    // bytes with serde_json's of the whole report on every fixture).
     let AnalyzeReport {
         schema,
         file,

@@ -169,7 +169,8 @@ impl Analysis {
     /// One analysis from the analyses of disjoint sets of connections
     /// (each in packet and stream order, as [`Analyzer::finish`] leaves
     /// it): their sorted lists merged, not sorted again (on the 3 M-frame
-    /// bench capture, a sort of the 141 k flagged frames took 27 ms).
+    /// bench capture, copying and sorting the 141 k flagged frames and
+    /// 111 k connections took 27 ms).
     fn merge(parts: Vec<Analysis>) -> Analysis {
         let (flagged, streams): (Vec<_>, Vec<_>) =
             parts.into_iter().map(|a| (a.flagged, a.streams)).unzip();
