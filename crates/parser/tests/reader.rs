@@ -250,6 +250,27 @@ fn parallel_and_single_threaded_reads_agree() {
     assert_eq!(unhashed.packets, without_hash);
 }
 
+/// Faulting a mapped file's pages in as the walk reaches them, instead of
+/// mapping each chunk's pages ahead, reads the same packets: on a plain
+/// (mapped) file of more than one chunk.
+#[test]
+fn pages_faulted_in_or_mapped_ahead_read_the_same() {
+    // 10949 frames: more than one chunk of records.
+    let path = workspace().join("fixtures/corpus/wswiki_Obsolete_Packets.cap");
+    let ahead = read(&path).unwrap();
+    let faulted = read_capture(
+        &path,
+        &ReadOptions {
+            fault_pages_in: true,
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(ahead.frames(), 10949);
+    assert_eq!(ahead.packets, faulted.packets);
+    assert_eq!(ahead.addrs, faulted.addrs);
+}
+
 /// `read_records` gives back the very records the packets came from, in
 /// pcap, pcapng and gzip files alike: decoded again, they are the packets.
 #[test]
