@@ -707,8 +707,15 @@ pub fn align(
                 let near = || viable.iter().filter(|v| v.1 <= cost + REORDER_COST);
                 let skipped = near().filter(|v| v.0 < earliest).count();
                 let first = near().map(|v| v.0).min().unwrap_or(earliest);
+                // Only when the copies still to come can be all of them:
+                // with fewer receiver copies than sender copies from the
+                // first on, one is lost whichever story holds, and a copy
+                // at the path's delay is the likelier.
+                let copies_left = later_same[rpos] as usize + 1;
+                let senders_left = viable.iter().filter(|v| v.0 >= first).count();
                 let chosen = if skipped > 0
                     && first >= next_expected
+                    && copies_left >= senders_left
                     && caught_up(rpos, skipped, earliest)
                 {
                     first
