@@ -121,7 +121,7 @@ pub struct FlagCounts(pub [u32; Flag::COUNT]);
 
 impl FlagCounts {
     /// The flags present, with their counts, in [`Flag::ALL`] order.
-    pub fn present(&self) -> impl Iterator<Item = (Flag, u32)> + Clone + '_ {
+    pub fn present(&self) -> impl Iterator<Item = (Flag, u32)> + '_ {
         Flag::ALL
             .into_iter()
             .map(|f| (f, self.0[f as usize]))

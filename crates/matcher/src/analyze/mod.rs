@@ -183,15 +183,16 @@ impl Analysis {
 }
 
 /// One list, in order of `key`, from lists each in that order: merged two
-/// by two, each element copied once per round.
+/// by two, each element copied once per round (an odd list out is kept as
+/// it is).
 fn merge_sorted<T: Copy, K: Ord>(mut lists: Vec<Vec<T>>, key: impl Fn(&T) -> K + Copy) -> Vec<T> {
     while lists.len() > 1 {
         let mut next = Vec::with_capacity(lists.len().div_ceil(2));
-        for pair in lists.chunks(2) {
-            next.push(match pair {
-                [a, b] => merge_two(a, b, key),
-                [a] => a.clone(),
-                _ => unreachable!("chunks of two"),
+        let mut rest = lists.into_iter();
+        while let Some(a) = rest.next() {
+            next.push(match rest.next() {
+                Some(b) => merge_two(&a, &b, key),
+                None => a,
             });
         }
         lists = next;
@@ -548,15 +549,14 @@ impl Analyzer {
         // The open connections in memory order, not by stream: a stream's
         // slot is anywhere in `open`, and looking each one up missed the
         // cache (~10 ms a shard on the bench capture). A slot is open when
-        // its stream still points at it.
+        // its stream still points at it; each is visited once, and the
+        // analyzer ends here, so nothing is marked closed.
         for (slot, conn) in self.open.iter_mut().enumerate() {
             let stream = conn.counts.stream as usize;
             if self.slot_of.get(stream) == Some(&(slot as u32)) {
                 if let Some(c) = conn.finish() {
                     self.streams.push(c);
                 }
-                self.slot_of[stream] = NOT_OPEN;
-                self.free.push(slot as u32);
             }
         }
         // Pushed in frame order, closed in any order.
