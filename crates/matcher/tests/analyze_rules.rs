@@ -883,3 +883,71 @@ mod robustness {
         assert_eq!(one_by_one, a.flagged());
     }
 }
+
+/// An analyzer hands the buffer of an unacked list that an ACK emptied to
+/// the next segment listed by any of its connections: the lists must not
+/// carry anything from one connection to the other.
+mod unacked_buffers_between_connections {
+    use super::*;
+
+    /// `p` moved to client port `port`.
+    fn on_port(p: &TcpPacket, port: u16) -> TcpPacket {
+        if p.src == CLIENT {
+            TcpPacket {
+                sport: port,
+                ..p.clone()
+            }
+        } else {
+            TcpPacket {
+                dport: port,
+                ..p.clone()
+            }
+        }
+    }
+
+    /// Handshake, a segment and its ACK (which empties the client's list),
+    /// then a second segment and a copy of the first, 500 ms later.
+    fn exchange(port: u16) -> Vec<TcpPacket> {
+        let mut list = handshake(None);
+        list.extend([
+            data(1001, 100),
+            srv_ack(1101, 1000),
+            data(1101, 100),
+            data(1001, 100),
+            srv_ack(1201, 1000),
+        ]);
+        list.iter().map(|p| on_port(p, port)).collect()
+    }
+
+    #[test]
+    fn interleaved_connections_get_the_verdicts_they_get_alone() {
+        let a = exchange(40000);
+        let b = exchange(40001);
+        let (alone_a, alone_b) = (verdicts(&a), verdicts(&b));
+        // The retransmission is flagged, so the lists matter here.
+        assert_eq!(
+            alone_a[6],
+            set(&[Flag::SpuriousRetransmission, Flag::Retransmission])
+        );
+        // b starts once a's first ACK has given its buffer back, and each
+        // then lists segments into buffers the other emptied.
+        let mut mixed = a[..5].to_vec();
+        for i in 0..b.len().max(a.len() - 5) {
+            mixed.extend(b.get(i).cloned());
+            mixed.extend(a.get(5 + i).cloned());
+        }
+        let v = verdicts(&mixed);
+        let port_of = |i: usize| match mixed[i].src {
+            CLIENT => mixed[i].sport,
+            _ => mixed[i].dport,
+        };
+        let of = |port| {
+            (0..mixed.len())
+                .filter(|&i| port_of(i) == port)
+                .map(|i| v[i])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of(40000), alone_a);
+        assert_eq!(of(40001), alone_b);
+    }
+}

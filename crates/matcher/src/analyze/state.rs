@@ -49,6 +49,11 @@ pub struct Unacked {
     pub ts_ns: i64,
 }
 
+/// Empty unacked-list buffers, given back by connections whose lists
+/// emptied, for the next that list a segment ([`Conversation::give_back`],
+/// [`Conversation::supply`]).
+pub type SpareLists = Vec<VecDeque<Unacked>>;
+
 /// `TCP_MAX_UNACKED_SEGMENTS`: Wireshark stops listing unacked segments
 /// beyond this many (when it does not see the ACKs).
 pub const MAX_UNACKED_SEGMENTS: usize = 10_000;
@@ -170,13 +175,29 @@ impl Conversation {
         self.tfo_syn_data = false;
     }
 
-    /// Give back the buffers of empty unacked lists: most connections of a
-    /// large capture sit idle with everything acknowledged, and their
-    /// buffers would add up to more than the rest of their state.
-    pub fn trim(&mut self) {
-        for flow in &mut self.flows {
-            if flow.unacked.is_empty() && flow.unacked.capacity() > 0 {
-                flow.unacked = VecDeque::new();
+    /// Give direction `dir`, about to list a segment, a buffer from
+    /// `spare` if its list has none: one given back by another connection
+    /// costs no allocation.
+    pub fn supply(&mut self, dir: usize, spare: &mut SpareLists) {
+        let unacked = &mut self.flows[dir].unacked;
+        if unacked.capacity() == 0 {
+            if let Some(buffer) = spare.pop() {
+                *unacked = buffer;
+            }
+        }
+    }
+
+    /// Give the buffer of direction `dir`'s unacked list back to `spare`
+    /// if the list is empty, while `spare` holds fewer than `keep` (freed
+    /// beyond): most connections of a large capture sit idle with
+    /// everything acknowledged, and their buffers would add up to more
+    /// than the rest of their state.
+    pub fn give_back(&mut self, dir: usize, spare: &mut SpareLists, keep: usize) {
+        let unacked = &mut self.flows[dir].unacked;
+        if unacked.is_empty() && unacked.capacity() > 0 {
+            let buffer = std::mem::take(unacked);
+            if spare.len() < keep {
+                spare.push(buffer);
             }
         }
     }
