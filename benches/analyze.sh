@@ -37,7 +37,16 @@ if [ ! -s "$capture" ]; then
         "$corpus/zeek_tcp_ssh-dups.pcap" \
         "$corpus/wswiki_captura.NNTP.cap" >&2
 fi
-# Same start for both: the file in the page cache.
+# Same start for both: the file in the page cache as the kernel fills it
+# when a file is read from disk (in large folios on a recent kernel). Its
+# cached pages are dropped first, then it is read once. Left as the
+# generator's writes cached it (small pieces), mapping the file costs
+# twincap ~10% more time (68 k page faults a run instead of 48 k: see
+# docs/performance.md, "The page cache"); tshark reads it and does not
+# care. CACHE=keep leaves the page cache as it is.
+if [ "${CACHE:-reread}" != keep ]; then
+    dd if="$capture" iflag=nocache count=0 status=none
+fi
 cat "$capture" >/dev/null
 
 # run NAME CMD...: prints "seconds max_rss_kb" of CMD (stdout discarded).

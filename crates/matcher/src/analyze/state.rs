@@ -178,6 +178,7 @@ impl Conversation {
     /// Give direction `dir`, about to list a segment, a buffer from
     /// `spare` if its list has none: one given back by another connection
     /// costs no allocation.
+    #[inline]
     pub fn supply(&mut self, dir: usize, spare: &mut SpareLists) {
         let unacked = &mut self.flows[dir].unacked;
         if unacked.capacity() == 0 {
@@ -192,6 +193,7 @@ impl Conversation {
     /// beyond): most connections of a large capture sit idle with
     /// everything acknowledged, and their buffers would add up to more
     /// than the rest of their state.
+    #[inline]
     pub fn give_back(&mut self, dir: usize, spare: &mut SpareLists, keep: usize) {
         let unacked = &mut self.flows[dir].unacked;
         if unacked.is_empty() && unacked.capacity() > 0 {
