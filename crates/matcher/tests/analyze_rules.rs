@@ -951,3 +951,103 @@ mod unacked_buffers_between_connections {
         assert_eq!(of(40001), alone_b);
     }
 }
+
+/// `twincap analyze` hands the packets to `StreamingAnalysis`, which flags
+/// them a chunk at a time in shards of streams (blocks of 64 stream
+/// numbers), each shard with its own list of packets. A stream that takes
+/// over the address/port pair of a stream in another shard has that shard
+/// close the old one (which frees its state; the flags do not depend on
+/// it). However the packets are sharded and chunked, the analysis is the
+/// one `analyze` makes of the whole capture.
+mod streaming_shards {
+    use super::*;
+    use twincap_matcher::analyze::StreamingAnalysis;
+    use twincap_parser::conn::PairHint;
+    use twincap_parser::{PacketExtras, PacketSink};
+
+    /// The analysis of `cap` as the streaming path makes it, with
+    /// `shards` shards and the flags run every `chunk` packets.
+    fn streamed(cap: &Capture, shards: usize, chunk: usize) -> Analysis {
+        let mut streaming = StreamingAnalysis::with_shards(shards);
+        for (i, p) in cap.packets.iter().enumerate() {
+            let (src, dst) = (cap.addrs[p.src as usize], cap.addrs[p.dst as usize]);
+            let extras = PacketExtras {
+                sacks: &[],
+                addrs: &cap.addrs,
+                rst_payload: false,
+                f5_row: false,
+                pair: PairHint::of(src, dst, p.sport, p.dport),
+            };
+            streaming.tcp(p.clone(), &extras);
+            if (i + 1) % chunk == 0 {
+                if let Some(mut later) = streaming.take_later() {
+                    StreamingAnalysis::run_later(&mut later);
+                    streaming.done_later(later);
+                }
+            }
+        }
+        streaming.finish()
+    }
+
+    #[test]
+    fn a_pair_taken_over_across_shards_in_any_chunking() {
+        // Stream 0 (port 40000) sends a segment and gets no ACK; 64 more
+        // connections open (streams 1 to 64); then a SYN with a new ISN
+        // reuses port 40000: stream 65, in the next block of 64, so
+        // another shard when there are two or three. Its segment repeats
+        // no byte of stream 0's.
+        let mut list = handshake(None);
+        list.push(data(1001, 100));
+        for port in 40001..=40064 {
+            list.push(TcpPacket {
+                sport: port,
+                flags: SYN,
+                seq: 1000,
+                ack: 0,
+                ..TPL
+            });
+        }
+        let reuse = |p: TcpPacket| TcpPacket {
+            seq: p.seq.wrapping_add(700_000),
+            ..p
+        };
+        let again: Vec<TcpPacket> = handshake(None)
+            .into_iter()
+            .map(|p| {
+                if p.src == CLIENT {
+                    reuse(p)
+                } else {
+                    TcpPacket {
+                        ack: p.ack.wrapping_add(700_000),
+                        ..p
+                    }
+                }
+            })
+            .collect();
+        list.extend(again);
+        list.push(reuse(data(1001, 100)));
+        list.push(reuse(data(1001, 100)));
+        let (cap, whole) = run(&list);
+        let conns = conn::split(&cap);
+        assert_eq!(conns.list.len(), 66, "stream 65 reuses stream 0's ports");
+        // The SYN that reuses the ports, and the resent segment of the new
+        // stream (a retransmission of its own first segment only).
+        assert_eq!(whole.flags(68), set(&[Flag::ReusedPorts]));
+        assert!(whole.flags(72).contains(Flag::Retransmission));
+        for shards in [1, 2, 3] {
+            for chunk in [1, 7, 66, list.len()] {
+                let streamed = streamed(&cap, shards, chunk);
+                assert_eq!(
+                    streamed.flagged(),
+                    whole.flagged(),
+                    "{shards} shards, chunks of {chunk}"
+                );
+                assert_eq!(
+                    streamed.streams(),
+                    whole.streams(),
+                    "{shards} shards, chunks of {chunk}"
+                );
+            }
+        }
+    }
+}

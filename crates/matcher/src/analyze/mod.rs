@@ -311,9 +311,11 @@ pub struct StreamingAnalysis {
     frames: Frames,
     /// An empty [`Frames`] to swap in (its buffers reused).
     spare: Frames,
-    /// One analyzer per shard of streams (`stream / STREAM_BLOCK % shards.len()`); `None`
-    /// while the reader runs them.
+    /// One analyzer per shard of streams ([`shard_of`]); `None` while the
+    /// reader runs them.
     shards: Option<Vec<Analyzer>>,
+    /// How many shards there are (also while the reader runs them).
+    shard_count: u32,
 }
 
 impl Default for StreamingAnalysis {
@@ -323,12 +325,40 @@ impl Default for StreamingAnalysis {
     }
 }
 
-/// Packets waiting for their flags, each with its stream.
+/// Packets waiting for their flags, in a list per shard of streams: each
+/// shard walks only its own (when each walked every packet and skipped
+/// the others', the skipping was ~3% of the command's CPU).
 #[derive(Default)]
 struct Frames {
+    shards: Vec<ShardFrames>,
+}
+
+impl Frames {
+    fn clear(&mut self) {
+        for shard in &mut self.shards {
+            shard.list.clear();
+            shard.sacks.clear();
+            shard.closes.clear();
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.shards
+            .iter()
+            .all(|s| s.list.is_empty() && s.closes.is_empty())
+    }
+}
+
+/// The packets of one shard's streams, in frame order.
+#[derive(Default)]
+struct ShardFrames {
     list: Vec<Routed>,
     /// The packets' SACK blocks, each packet's after the one's before.
     sacks: Vec<SackBlock>,
+    /// (n, stream): close `stream`, of this shard, before the n-th packet
+    /// of `list` (or after the last when n is its length), because a
+    /// stream of another shard took over its address/port pair. In order.
+    closes: Vec<(u32, u32)>,
 }
 
 /// One packet waiting for its flags.
@@ -338,19 +368,22 @@ struct Routed {
     stream: u32,
     /// The stream starts while an earlier one of its address/port pair exists.
     reused: bool,
-    /// The stream takes over its pair from this one, which is closed first.
+    /// The stream takes over its pair from this one, of the same shard,
+    /// which is closed first.
     replaces: Option<u32>,
     sacks: u8,
     packet: TcpPacket,
 }
 
-/// Consecutive stream numbers that go to one shard of the streaming flags.
-/// Each shard walks every packet of a chunk and keeps its own: streams open
-/// at one time have near numbers, so in blocks the test is a branch the
-/// processor predicts, where streams dealt one by one made every other
-/// packet a misprediction (user time on the 3 M-frame bench capture 750 ->
-/// 666 ms).
+/// Consecutive stream numbers that go to one shard of the streaming flags
+/// (streams open at one time have near numbers: when each shard walked
+/// every packet, blocks made its test a branch the processor predicts).
 const STREAM_BLOCK: u32 = 64;
+
+/// The shard of `stream`'s flags, of `count`.
+fn shard_of(stream: u32, count: u32) -> usize {
+    ((stream / STREAM_BLOCK) % count) as usize
+}
 
 /// The flags left for later: packets and the analyzers that flag them
 /// (what [`StreamingAnalysis`] gives its reader to run; see
@@ -363,23 +396,25 @@ pub struct PendingFlags {
 impl PendingFlags {
     /// Flag the packets, each shard of streams on a thread of its own.
     fn run(&mut self) {
-        let frames = &self.frames;
-        let count = self.shards.len() as u32;
         self.shards
             .par_iter_mut()
-            .enumerate()
-            .for_each(|(shard, analyzer)| {
-                let mine = |stream: u32| (stream / STREAM_BLOCK) % count == shard as u32;
-                let mut sacks = &frames.sacks[..];
-                for r in &frames.list {
+            .zip(&self.frames.shards)
+            .for_each(|(analyzer, mine)| {
+                let mut sacks = &mine.sacks[..];
+                let mut closes = mine.closes.iter().peekable();
+                for (n, r) in mine.list.iter().enumerate() {
+                    while let Some((_, old)) = closes.next_if(|&&(at, _)| at as usize == n) {
+                        analyzer.close(*old);
+                    }
                     let (these, rest) = sacks.split_at(r.sacks as usize);
                     sacks = rest;
-                    if let Some(old) = r.replaces.filter(|&old| mine(old)) {
+                    if let Some(old) = r.replaces {
                         analyzer.close(old);
                     }
-                    if mine(r.stream) {
-                        analyzer.push(r.index, &r.packet, these, r.stream, r.reused);
-                    }
+                    analyzer.push(r.index, &r.packet, these, r.stream, r.reused);
+                }
+                for (_, old) in closes {
+                    analyzer.close(*old);
                 }
             });
     }
@@ -388,13 +423,18 @@ impl PendingFlags {
 impl StreamingAnalysis {
     /// The analysis with the flags sharded `shards` ways (at least one).
     pub fn with_shards(shards: usize) -> StreamingAnalysis {
+        let shards = shards.max(1);
+        let frames = || Frames {
+            shards: (0..shards).map(|_| ShardFrames::default()).collect(),
+        };
         StreamingAnalysis {
             splitter: Splitter::default(),
             facts: PacketFacts::default(),
             packets: 0,
-            frames: Frames::default(),
-            spare: Frames::default(),
-            shards: Some((0..shards.max(1)).map(|_| Analyzer::default()).collect()),
+            frames: frames(),
+            spare: frames(),
+            shards: Some((0..shards).map(|_| Analyzer::default()).collect()),
+            shard_count: shards as u32,
         }
     }
 
@@ -440,12 +480,25 @@ impl PacketSink for StreamingAnalysis {
         // A stream that takes over its address/port pair from an older one
         // is the only kind that starts while an earlier connection of the
         // pair exists (what `reused_port_streams` finds).
-        self.frames.sacks.extend_from_slice(extras.sacks);
-        self.frames.list.push(Routed {
+        let shard = shard_of(assigned.stream, self.shard_count);
+        // The stream it takes over is closed by its own shard, before
+        // that shard's next packet.
+        let mut replaces = assigned.replaces;
+        if let Some(old) = replaces {
+            let theirs = shard_of(old, self.shard_count);
+            if theirs != shard {
+                let other = &mut self.frames.shards[theirs];
+                other.closes.push((other.list.len() as u32, old));
+                replaces = None;
+            }
+        }
+        let mine = &mut self.frames.shards[shard];
+        mine.sacks.extend_from_slice(extras.sacks);
+        mine.list.push(Routed {
             index: self.packets,
             stream: assigned.stream,
             reused: assigned.replaces.is_some(),
-            replaces: assigned.replaces,
+            replaces,
             sacks: extras.sacks.len() as u8,
             packet,
         });
@@ -457,7 +510,7 @@ impl PacketSink for StreamingAnalysis {
     }
 
     fn take_later(&mut self) -> Option<PendingFlags> {
-        if self.frames.list.is_empty() {
+        if self.frames.is_empty() {
             return None;
         }
         // The analyzers are back from the last run (the reader gives them
@@ -474,8 +527,7 @@ impl PacketSink for StreamingAnalysis {
     fn done_later(&mut self, later: PendingFlags) {
         let PendingFlags { mut frames, shards } = later;
         self.shards = Some(shards);
-        frames.list.clear();
-        frames.sacks.clear();
+        frames.clear();
         self.spare = frames;
     }
 }
