@@ -106,8 +106,9 @@ fn pair_key(p: &TcpPacket) -> PairKey {
 #[inline]
 fn flow_index(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> usize {
     let ordering = match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => s.octets().cmp(&d.octets()),
-        (IpAddr::V6(s), IpAddr::V6(d)) => s.octets().cmp(&d.octets()),
+        // As numbers: the same order as the octets', in fewer instructions.
+        (IpAddr::V4(s), IpAddr::V4(d)) => u32::from(s).cmp(&u32::from(d)),
+        (IpAddr::V6(s), IpAddr::V6(d)) => u128::from(s).cmp(&u128::from(d)),
         // Never in one conversation; any fixed choice will do.
         (IpAddr::V4(_), IpAddr::V6(_)) => std::cmp::Ordering::Less,
         (IpAddr::V6(_), IpAddr::V4(_)) => std::cmp::Ordering::Greater,
@@ -443,6 +444,55 @@ impl Table {
                 at = (at + 1) & mask;
             }
             self.slots[at] = slot;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wireshark orders a conversation's endpoints by their address bytes
+    /// (then by port): `flow_index` compares them as numbers.
+    #[test]
+    fn flow_index_orders_addresses_as_their_bytes() {
+        let by_octets = |s: IpAddr, d: IpAddr, sp: u16, dp: u16| {
+            let o = match (s, d) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => s.octets().cmp(&d.octets()),
+                (IpAddr::V6(s), IpAddr::V6(d)) => s.octets().cmp(&d.octets()),
+                _ => unreachable!(),
+            };
+            let forward = match o {
+                std::cmp::Ordering::Equal => sp > dp,
+                o => o == std::cmp::Ordering::Greater,
+            };
+            usize::from(!forward)
+        };
+        let addrs: Vec<IpAddr> = [
+            "10.0.0.1",
+            "10.0.0.2",
+            "200.1.2.3",
+            "127.255.255.255",
+            "128.0.0.0",
+            "::1",
+            "2001:db8::1",
+            "fe80::1",
+            "8000::",
+            "7fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        for &s in &addrs {
+            for &d in addrs.iter().filter(|d| d.is_ipv4() == s.is_ipv4()) {
+                for (sp, dp) in [(80, 40000), (40000, 80), (443, 443)] {
+                    assert_eq!(
+                        flow_index(s, d, sp, dp),
+                        by_octets(s, d, sp, dp),
+                        "{s}:{sp} -> {d}:{dp}"
+                    );
+                }
+            }
         }
     }
 }
