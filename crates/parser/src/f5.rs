@@ -624,6 +624,10 @@ fn ascii_name(bytes: &[u8]) -> Option<String> {
 /// Text as Wireshark's `ENC_ASCII` string fields show it (see [`ascii_name`]).
 fn ascii_text(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    // Names are ASCII: copied whole, not a char at a time.
+    if bytes[..end].is_ascii() {
+        return String::from_utf8_lossy(&bytes[..end]).into_owned();
+    }
     bytes[..end]
         .iter()
         .map(|&b| {
@@ -669,4 +673,21 @@ fn rst_cause_block(cause: &[u8], at: usize, issues: &mut Vec<F5Error>) -> Option
         line: (v & 0xffff) as u32,
         text: ascii_text(&cause[9..]),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wireshark's `ENC_ASCII`: up to the first NUL, bytes above 0x7f
+    /// shown as U+FFFD.
+    #[test]
+    fn ascii_text_stops_at_nul_and_replaces_bytes_above_0x7f() {
+        assert_eq!(ascii_text(b"/Common/app_vs\0\0junk"), "/Common/app_vs");
+        assert_eq!(ascii_text(b"/Common/app_vs"), "/Common/app_vs");
+        assert_eq!(ascii_text(b"\0/Common"), "");
+        assert_eq!(ascii_text(b"caf\xc3\xa9_vs\0"), "caf\u{fffd}\u{fffd}_vs");
+        assert_eq!(ascii_text(b"\xff"), "\u{fffd}");
+        assert_eq!(ascii_name(b"\0\0"), None);
+    }
 }
