@@ -86,7 +86,6 @@ pub struct DiffArgs {
 pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
     // TWINCAP_TIMING=1: time of each stage on stderr.
     let clock = StageClock::from_env();
-    let stage = |name: &str| clock.stage(name);
     let progress = Progress::new(args.quiet, 5 + args.export.is_some() as u64);
     progress.stage(&format!(
         "reading {} and {}",
@@ -110,7 +109,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
     require_tcp(&lb, "LB", &args.client)?;
     crate::warn(&lb);
     warn_if_same_file(&args.client, &args.lb);
-    stage("read and split");
+    clock.stage("read and split");
     if clock.on() {
         for (name, c) in [("client", &client), ("lb", &lb)] {
             eprintln!(
@@ -201,12 +200,12 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         lb: &lb,
         lb_conns: &lb_conns,
     };
-    stage("diff and analyze");
+    clock.stage("diff and analyze");
     if let Some(out) = &args.export {
         progress.stage("writing the pcapng export");
         let views = conns::views(&client_side, &lb_side, &result, args.export_all);
         export::write_pcapng(out, &client, &lb, &result.clock, &views).map_err(Failure)?;
-        stage("export");
+        clock.stage("export");
     }
     progress.stage("diagnoses");
     // JSON makes each flow as it writes it.
@@ -218,7 +217,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
         with_tables,
         !json,
     );
-    stage("diagnoses");
+    clock.stage("diagnoses");
     progress.stage("writing the report");
     if json {
         // Streamed: a report of millions of packets is never one string.
@@ -234,7 +233,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
             }
         };
         progress.done();
-        stage("report");
+        clock.stage("report");
         leave_to_exit((client, lb, result, rep, client_conns, lb_conns, analyses));
         return written.map(|_| ExitCode::SUCCESS);
     }
@@ -251,7 +250,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {
     };
     progress.done();
     emit(&text, args.output.as_deref())?;
-    stage("report");
+    clock.stage("report");
     leave_to_exit((
         client,
         lb,

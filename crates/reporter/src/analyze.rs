@@ -6,7 +6,7 @@
 //! (connections with at least one flagged frame, with counts per flag) and
 //! `summary[]` (per flag: frames and connections).
 
-use crate::pretty::{write_array, write_field};
+use crate::pretty::{write_array, write_field, write_in_blocks};
 use rayon::prelude::*;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -387,37 +387,23 @@ pub fn write_text<W: Write>(r: &AnalyzeReport, mut w: W) -> io::Result<()> {
 
     w.write_all(b"\nFlagged frames per connection:\n")?;
     let by_stream = FramesByStream::of(r);
-    // Connections are written in blocks, each made on a thread of its own
-    // and written in order, a few blocks at a time (a frame report has
-    // hundreds of thousands of lines; never all of it in memory).
-    const BLOCK: usize = 2048;
-    const BLOCKS_AT_ONCE: usize = 16;
-    let blocks: Vec<(usize, usize)> = (0..r.streams.len())
-        .step_by(BLOCK)
-        .map(|from| (from, (from + BLOCK).min(r.streams.len())))
-        .collect();
-    for batch in blocks.chunks(BLOCKS_AT_ONCE) {
-        let texts: Vec<Vec<u8>> = batch
-            .par_iter()
-            .map(|&(from, to)| {
-                let mut text = Vec::with_capacity((to - from) * 128);
-                let mut line = String::new();
-                for (row, s) in r.streams.iter().enumerate().take(to).skip(from) {
-                    stream_line(s, &mut line);
-                    text.extend_from_slice(line.as_bytes());
-                    for &f in by_stream.frames_of(row) {
-                        let f = &r.frames[f as usize];
-                        frame_line(f, f.src == s.src, &mut line);
-                        text.extend_from_slice(line.as_bytes());
-                    }
-                }
-                text
-            })
-            .collect();
-        for text in texts {
-            w.write_all(&text)?;
+    // Connections with their frames, in blocks made in parallel and
+    // written in order (a frame report has hundreds of thousands of lines).
+    write_in_blocks(&mut w, r.streams.len(), |rows| {
+        let mut text = Vec::with_capacity(rows.len() * 128);
+        let mut line = String::new();
+        for row in rows {
+            let s = &r.streams[row];
+            stream_line(s, &mut line);
+            text.extend_from_slice(line.as_bytes());
+            for &f in by_stream.frames_of(row) {
+                let f = &r.frames[f as usize];
+                frame_line(f, f.src == s.src, &mut line);
+                text.extend_from_slice(line.as_bytes());
+            }
         }
-    }
+        text
+    })?;
     w.write_all(f5_text(r).as_bytes())
 }
 
@@ -462,13 +448,11 @@ impl FramesByStream {
     }
 }
 
-/// `\nstream 12  10.0.0.1:40000 -> 10.0.0.2:80  (16 packets, 1 flagged)`
-/// and its F5 words, into `line` (emptied first).
-/// `\nstream 11  10.1.10.51:48752 -> 10.1.10.201:443  (16 packets, 1
-/// flagged)` and the F5 words, then a newline. Written piece by piece, not
-/// through `write!`: a report has a line for each of up to hundreds of
-/// thousands of connections, and formatting took ~1 300 instructions a
-/// line.
+/// Into `line` (emptied first): `\nstream 11  10.1.10.51:48752 ->
+/// 10.1.10.201:443  (16 packets, 1 flagged)`, the F5 words, a newline.
+/// Written piece by piece, not through `write!`: a report has a line for
+/// each of up to hundreds of thousands of connections, and formatting took
+/// ~1 300 instructions a line.
 fn stream_line(s: &StreamRow, line: &mut String) {
     line.clear();
     line.push_str("\nstream ");

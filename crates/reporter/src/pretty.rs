@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 use std::io::{self, Write};
+use std::ops::Range;
 
 /// serde_json's pretty printer (two spaces per level) for a value that
 /// sits `depth` levels deep in a document: the same bytes the whole
@@ -86,12 +87,34 @@ impl serde_json::ser::Formatter for PrettyAt {
     }
 }
 
-/// Items serialized one after the other into one text by [`write_array`].
-const ITEMS_PER_TEXT: usize = 2048;
+/// Items made one after the other into one text by [`write_in_blocks`].
+pub(crate) const ITEMS_PER_TEXT: usize = 2048;
 
-/// Texts made at once by [`write_array`]: enough to keep every core busy,
-/// few enough that they stay a few MB.
+/// Texts made at once by [`write_in_blocks`]: enough to keep every core
+/// busy, few enough that they stay a few MB.
 const TEXTS_AT_ONCE: usize = 16;
+
+/// The text of `count` items, made in parallel a block of
+/// [`ITEMS_PER_TEXT`] at a time (`make` gives the text of the items in a
+/// range) and written to `w` in order, a batch of blocks at a time: a
+/// report of hundreds of thousands of items is never all in memory.
+pub(crate) fn write_in_blocks<W: Write>(
+    w: &mut W,
+    count: usize,
+    make: impl Fn(Range<usize>) -> Vec<u8> + Sync,
+) -> io::Result<()> {
+    let blocks: Vec<Range<usize>> = (0..count)
+        .step_by(ITEMS_PER_TEXT)
+        .map(|from| from..(from + ITEMS_PER_TEXT).min(count))
+        .collect();
+    for batch in blocks.chunks(TEXTS_AT_ONCE) {
+        let made: Vec<Vec<u8>> = batch.par_iter().map(|range| make(range.clone())).collect();
+        for text in made {
+            w.write_all(&text)?;
+        }
+    }
+    Ok(())
+}
 
 /// `"key": [ ... ]` as a field of the top-level object (after its first
 /// field, so with the comma before it), the items made in parallel, a
@@ -103,27 +126,17 @@ pub(crate) fn write_array<W: Write, T: Serialize + Sync>(
     items: &[T],
 ) -> io::Result<()> {
     write!(w, ",\n  \"{key}\": [")?;
-    let texts: Vec<&[T]> = items.chunks(ITEMS_PER_TEXT).collect();
-    for (block, batch) in texts.chunks(TEXTS_AT_ONCE).enumerate() {
-        let made: Vec<Vec<u8>> = batch
-            .par_iter()
-            .enumerate()
-            .map(|(t, items)| {
-                let mut buf = Vec::with_capacity(items.len() * 256);
-                for (i, item) in items.iter().enumerate() {
-                    let first = block == 0 && t == 0 && i == 0;
-                    buf.extend_from_slice(if first { b"\n    " } else { b",\n    " });
-                    let mut ser =
-                        serde_json::Serializer::with_formatter(&mut buf, PrettyAt::new(2));
-                    item.serialize(&mut ser).expect("serializes into memory");
-                }
-                buf
-            })
-            .collect();
-        for text in made {
-            w.write_all(&text)?;
+    write_in_blocks(w, items.len(), |range| {
+        let mut buf = Vec::with_capacity(range.len() * 256);
+        for i in range {
+            buf.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, PrettyAt::new(2));
+            items[i]
+                .serialize(&mut ser)
+                .expect("serializes into memory");
         }
-    }
+        buf
+    })?;
     if !items.is_empty() {
         w.write_all(b"\n  ")?;
     }

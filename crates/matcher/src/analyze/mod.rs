@@ -36,6 +36,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 use twincap_parser::conn::Splitter;
+use twincap_parser::tcp_flags;
 use twincap_parser::{
     AddrId, Capture, Connection, Connections, Direction, PacketExtras, PacketSink, SackBlock,
     TcpPacket,
@@ -716,9 +717,7 @@ impl ConnectionAnalyzer {
     ) -> Option<Flagged> {
         let dir = ((p.src, p.sport) != self.counts.a) as usize;
         // What the sequence analysis lists (SYN and FIN take a number).
-        if p.payload_len > 0
-            || p.has(twincap_parser::tcp_flags::SYN | twincap_parser::tcp_flags::FIN)
-        {
+        if p.payload_len > 0 || p.has(tcp_flags::SYN | tcp_flags::FIN) {
             self.conv.supply(dir, spare);
         }
         self.counts.packets += 1;
